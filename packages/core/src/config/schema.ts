@@ -1,0 +1,251 @@
+import { z } from 'zod';
+import { Secret } from '../runtime/secret.js';
+
+/*
+ * The one configuration schema. Every key has a default (except credentials and ids that only
+ * the operator knows), a description (the README's configuration reference is generated from
+ * these), and bounds. Durations are milliseconds, sizes bytes.
+ */
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const ms = (min: number, max: number) => int(min, max);
+
+/** cloudflared's tunnel ids and Cloudflare account ids. */
+const TUNNEL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ACCOUNT_ID = /^[0-9a-f]{32}$/;
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+const cloudflareSchema = z
+  .strictObject({
+    apiToken: z
+      .string()
+      .min(1)
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+      .transform((value) => new Secret(value))
+      .optional()
+      .describe(
+        'Cloudflare API token. Prefer `apiTokenFile` or the env var `TUNNEL_CLOUDFLARE__API_TOKEN` / `CLOUDFLARE_API_TOKEN`. Never logged.',
+      ),
+    apiTokenFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Path of a file holding the API token (read at start; mode 0600 recommended).'),
+    accountId: z
+      .string()
+      .regex(ACCOUNT_ID, 'must be a 32-character hex Cloudflare account id')
+      .optional()
+      .describe('Cloudflare account id that owns the tunnel.'),
+    tunnelId: z
+      .string()
+      .regex(TUNNEL_ID, 'must be a tunnel UUID')
+      .optional()
+      .describe('The tunnel id (UUID); CNAMEs point at `<tunnelId>.cfargotunnel.com`.'),
+    baseUrl: z.url().optional().describe('API base URL. Set only for the emulator/sandbox; defaults to the real API.'),
+    maxRetries: int(0, 10).default(2).describe('SDK retries on connection errors, 429 and 5xx.'),
+    timeoutMs: ms(100, 300_000).default(30_000).describe('Timeout of one API request.'),
+    requestsPerFiveMinutes: int(1, 1200)
+      .default(1000)
+      .describe('Request budget per 5 minutes (Cloudflare allows 1,200; keep headroom).'),
+    batchLimit: int(1, 3500).default(200).describe('Changes per DNS batch call (200 on free zones, 3,500 on paid).'),
+    zoneRefreshIntervalMs: ms(10_000, 86_400_000).default(900_000).describe('How often the daemon re-discovers zones.'),
+  })
+  .describe('Cloudflare API access.');
+
+const ingressSchema = z
+  .strictObject({
+    mode: z
+      .enum(['local', 'remote'])
+      .default('local')
+      .describe(
+        '`local`: rules live in cloudflared `config.yml` (needs a restart to apply). `remote`: in the tunnel configuration at Cloudflare (applied live).',
+      ),
+    configPath: z
+      .string()
+      .min(1)
+      .default('/etc/cloudflared/config.yml')
+      .describe('cloudflared config file (local mode).'),
+    backups: int(0, 1000).default(20).describe('How many previous versions of the file to keep.'),
+    backupDir: z.string().min(1).optional().describe('Where backups go. @default `<dataDir>/ingress-backups`'),
+    lockStaleMs: ms(1_000, 600_000)
+      .default(10_000)
+      .describe('A file lock not refreshed for this long belongs to a dead process.'),
+  })
+  .describe('Where the ingress rules live.');
+
+const cloudflaredSchema = z
+  .strictObject({
+    controller: z
+      .enum(['systemd', 'child', 'docker', 'none'])
+      .default('systemd')
+      .describe(
+        'How cloudflared is run: a systemd unit, a child of the daemon, a Docker container, or not managed (monitor only).',
+      ),
+    metricsUrl: z
+      .url()
+      .optional()
+      .describe('cloudflared metrics server, e.g. `http://127.0.0.1:20241`. @default discovered on ports 20241–20245'),
+    gracePeriodMs: ms(0, 600_000)
+      .default(30_000)
+      .describe('SIGTERM grace period before a forced kill (cloudflared `--grace-period`).'),
+    systemd: z
+      .strictObject({
+        unit: z
+          .string()
+          .regex(/^[a-zA-Z0-9@._-]+$/, 'must be a systemd unit name')
+          .default('cloudflared.service'),
+        systemctlPath: z.string().min(1).default('systemctl'),
+      })
+      .prefault({}),
+    child: z
+      .strictObject({
+        command: z.string().min(1).default('cloudflared').describe('The cloudflared executable.'),
+        args: z
+          .array(z.string())
+          .optional()
+          .describe('Arguments. @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`'),
+        replicas: int(1, 8).default(1).describe('cloudflared processes running the same tunnel.'),
+        pidFile: z.string().min(1).optional().describe('@default `<dataDir>/cloudflared.pid`'),
+        logFile: z.string().min(1).optional().describe('@default `<dataDir>/cloudflared.log`'),
+        logMaxBytes: int(1024, 1024 ** 3).default(10 * 1024 ** 2),
+        logFiles: int(1, 100).default(3).describe('Rotated log files kept.'),
+        stopOnExit: z.boolean().default(false).describe('Stop the supervised cloudflared when the daemon exits.'),
+      })
+      .prefault({}),
+    docker: z
+      .strictObject({
+        container: z.string().regex(CONTAINER_NAME, 'must be a Docker container name').default('cloudflared'),
+      })
+      .prefault({}),
+  })
+  .describe('The cloudflared process.');
+
+const healthSchema = z.strictObject({
+  intervalMs: ms(100, 3_600_000).default(30_000).describe('Time between health checks.'),
+  readyTimeoutMs: ms(50, 60_000).default(5_000).describe('Timeout of the `/ready` request.'),
+  strikes: int(1, 100).default(3).describe('Consecutive failed checks that mean "down".'),
+  retentionDays: int(1, 3650).default(7).describe('Raw health samples are kept this long.'),
+});
+
+const restartSchema = z.strictObject({
+  initialBackoffMs: ms(100, 3_600_000).default(5_000),
+  maxBackoffMs: ms(100, 86_400_000).default(300_000),
+  jitterRatio: z.number().min(0).max(1).default(0.1).describe('± share of each wait.'),
+  healthyResetMs: ms(1_000, 86_400_000).default(600_000).describe('Healthy for this long resets the backoff.'),
+  startTimeoutMs: ms(1_000, 3_600_000)
+    .default(60_000)
+    .describe('A restarted tunnel not ready within this long counts as a failed attempt.'),
+  coalesceWindowMs: ms(0, 600_000).default(2_000).describe('Config changes within this window cause one restart.'),
+  waitForRestart: z
+    .boolean()
+    .default(true)
+    .describe('CNAME calls return when the rule is live (true) or with `restartPending`.'),
+});
+
+const dockerSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  socketPath: z.string().min(1).default('/var/run/docker.sock'),
+  cloudflaredContainer: z
+    .string()
+    .regex(CONTAINER_NAME, 'must be a Docker container name')
+    .optional()
+    .describe('Name of the container running cloudflared, when it is one.'),
+  cloudflaredLabel: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('A label (`key` or `key=value`) that marks the cloudflared container.'),
+  snapshotTtlMs: ms(0, 3_600_000).default(30_000),
+  ownershipGuard: z
+    .boolean()
+    .default(false)
+    .describe('Projects may only target containers labelled `tunnel.project=<project>`.'),
+});
+
+const policySchema = z.strictObject({
+  quotaPerProject: int(0, 100_000).default(20).describe('Routes one project may hold.'),
+  denyList: z
+    .array(z.string().min(1))
+    .default([])
+    .describe('Hostnames (or `*.zone` patterns) projects may never take.'),
+  defaultDomain: z.string().min(1).optional().describe('Zone used when a request gives a subdomain without a domain.'),
+});
+
+const reconcileSchema = z.strictObject({
+  intervalMs: ms(10_000, 86_400_000).default(600_000),
+  autoApply: z.boolean().default(false).describe('The daemon applies plans (else only reports).'),
+  deleteThresholdPercent: int(0, 100)
+    .default(30)
+    .describe('Plans deleting more than this share of managed routes need `force`.'),
+  deleteThresholdMin: int(0, 100_000).default(10).describe('…but deleting up to this many never needs `force`.'),
+});
+
+const locksSchema = z.strictObject({
+  mutationTimeoutMs: ms(100, 600_000).default(30_000).describe('How long a mutation waits for the cross-process lock.'),
+  staleMs: ms(1_000, 600_000).default(10_000),
+});
+
+const httpListen = (port: number) =>
+  z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: int(0, 65_535).default(port),
+  });
+
+const mcpSchema = z.strictObject({
+  http: httpListen(8787)
+    .extend({ enabled: z.boolean().default(true), path: z.string().startsWith('/').default('/mcp') })
+    .prefault({}),
+  rateLimitPerMinute: int(1, 100_000).default(120).describe('Tool calls per token per minute.'),
+});
+
+const daemonSchema = z.strictObject({
+  http: httpListen(9180).prefault({}).describe('`/healthz` and `/metrics`.'),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export const configSchema = z.strictObject({
+  dataDir: z
+    .string()
+    .min(1)
+    .default('/var/lib/tunnel-manager')
+    .describe('State directory: database, backups, pid and log files.'),
+  database: z
+    .strictObject({
+      path: z.string().min(1).optional().describe('@default `<dataDir>/state.db`'),
+      busyTimeoutMs: ms(0, 600_000).default(5_000),
+    })
+    .prefault({}),
+  cloudflare: cloudflareSchema.prefault({}),
+  ingress: ingressSchema.prefault({}),
+  cloudflared: cloudflaredSchema.prefault({}),
+  health: healthSchema.prefault({}),
+  restart: restartSchema.prefault({}),
+  docker: dockerSchema.prefault({}),
+  policy: policySchema.prefault({}),
+  reconcile: reconcileSchema.prefault({}),
+  locks: locksSchema.prefault({}),
+  audit: z.strictObject({ retentionDays: int(1, 36_500).default(365) }).prefault({}),
+  mcp: mcpSchema.prefault({}),
+  daemon: daemonSchema.prefault({}),
+});
+
+/** The configuration as a user writes it (every key optional). */
+export type TunnelConfigInput = z.input<typeof configSchema>;
+
+/** Paths the loader fills in from `dataDir` when the user left them out. */
+interface ResolvedPaths {
+  database: { path: string };
+  ingress: { backupDir: string };
+  cloudflared: { child: { pidFile: string; logFile: string } };
+}
+
+type Parsed = z.output<typeof configSchema>;
+
+/** The validated configuration, with every default and derived path filled in. */
+export type TunnelConfig = Parsed & {
+  database: Parsed['database'] & ResolvedPaths['database'];
+  ingress: Parsed['ingress'] & ResolvedPaths['ingress'];
+  cloudflared: Parsed['cloudflared'] & {
+    child: Parsed['cloudflared']['child'] & ResolvedPaths['cloudflared']['child'];
+  };
+};

@@ -1,0 +1,197 @@
+import { domainToASCII, domainToUnicode } from 'node:url';
+import { TunnelError } from '../errors.js';
+
+/** Longest hostname DNS can carry, in its ASCII (punycode) form, without the trailing dot. */
+export const MAX_HOSTNAME_LENGTH = 253;
+/** Anything longer than this is refused before any parsing work is done. */
+const MAX_RAW_INPUT_LENGTH = 1024;
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** ASCII characters a hostname may be written with; non-ASCII goes through IDNA. */
+const ALLOWED_ASCII = /^[\x21-\x7e]*$/;
+const FORBIDDEN_ASCII = /[^a-zA-Z0-9.*-]/;
+
+export interface HostnameParseOptions {
+  /** Accept a leading `*.` (a wildcard rule). @default false */
+  allowWildcard?: boolean;
+}
+
+function invalid(input: string, why: string, hint: string): TunnelError {
+  // The raw input may be hostile (huge, control characters): only a bounded, JSON-escaped
+  // excerpt goes into the message.
+  const shown = JSON.stringify(input.length > 80 ? `${input.slice(0, 80)}…` : input);
+  return new TunnelError('INVALID_HOSTNAME', `Invalid hostname ${shown}: ${why}.`, { hint });
+}
+
+/**
+ * A validated DNS hostname in its canonical form: lower-case, IDN labels converted to punycode
+ * (UTS #46 via WHATWG `domainToASCII`), RFC 1123 labels, at most 253 characters, at least two
+ * labels, no trailing dot, no port. A wildcard is allowed only as a leading `*.` and only when
+ * the caller asks for it. This canonical form is what the manager stores, writes into ingress
+ * rules and DNS records, and compares.
+ */
+export class Hostname {
+  private constructor(
+    /** The canonical ASCII form, e.g. `app.xn--mnchen-3ya.de` or `*.example.com`. */
+    readonly value: string,
+  ) {}
+
+  /** Parses and canonicalises `input`, or throws `INVALID_HOSTNAME` with a hint. */
+  static parse(input: unknown, options: HostnameParseOptions = {}): Hostname {
+    if (typeof input !== 'string') {
+      throw new TunnelError('INVALID_HOSTNAME', `A hostname must be a string, got ${typeof input}.`, {
+        hint: 'Pass a fully-qualified name such as "app.example.com".',
+      });
+    }
+    if (input.length === 0) {
+      throw invalid(input, 'it is empty', 'Pass a fully-qualified name such as "app.example.com".');
+    }
+    if (input.length > MAX_RAW_INPUT_LENGTH) {
+      throw invalid(
+        input,
+        `it is ${input.length} characters long`,
+        `A hostname has at most ${MAX_HOSTNAME_LENGTH} characters.`,
+      );
+    }
+    if (input.endsWith('.')) {
+      throw invalid(input, 'it ends with a dot', 'Drop the trailing dot: write "app.example.com".');
+    }
+    if (input.includes(':')) {
+      throw invalid(
+        input,
+        'it contains ":" (a port or a URL?)',
+        'Give the bare hostname; the port of your service goes in the "port" field.',
+      );
+    }
+    if (input.includes('/') || input.includes('@')) {
+      throw invalid(
+        input,
+        'it looks like a URL or an address, not a hostname',
+        'Give only the hostname part, e.g. "app.example.com".',
+      );
+    }
+    let rest = input;
+    let wildcard = false;
+    if (rest.startsWith('*.')) {
+      if (!options.allowWildcard) {
+        throw invalid(input, 'wildcards are not allowed here', 'Ask for a concrete name such as "app.example.com".');
+      }
+      wildcard = true;
+      rest = rest.slice(2);
+    }
+    if (rest.includes('*')) {
+      throw invalid(
+        input,
+        '"*" may only appear as a whole leading label ("*.example.com")',
+        'Remove the "*" or put it first as "*.".',
+      );
+    }
+    const asciiOnly = ALLOWED_ASCII.test(rest);
+    if (asciiOnly && FORBIDDEN_ASCII.test(rest)) {
+      const bad = rest.match(FORBIDDEN_ASCII)?.[0] ?? '?';
+      throw invalid(
+        input,
+        `it contains the character ${JSON.stringify(bad)}`,
+        'Hostnames use only letters, digits, "-" and "." (RFC 1123).',
+      );
+    }
+    if (!asciiOnly && /[\s\p{Cc}\p{Cf}\p{Z}]/u.test(rest)) {
+      throw invalid(
+        input,
+        'it contains whitespace or control characters',
+        'Hostnames use only letters, digits, "-" and "." (RFC 1123).',
+      );
+    }
+    const ascii = domainToASCII(rest);
+    if (ascii === '') {
+      throw invalid(
+        input,
+        'it is not a valid internationalised domain name',
+        'Check the spelling; IDN names must convert to punycode under UTS #46.',
+      );
+    }
+    const labels = ascii.split('.');
+    if (labels.length < 2) {
+      throw invalid(input, 'it has a single label', 'Use a fully-qualified name with a zone, e.g. "app.example.com".');
+    }
+    for (const label of labels) {
+      if (label.length === 0) {
+        throw invalid(input, 'it has an empty label ("..")', 'Remove the extra dot.');
+      }
+      if (label.length > 63) {
+        throw invalid(
+          input,
+          `the label "${label.slice(0, 20)}…" has ${label.length} characters`,
+          'Each label (the parts between dots) has at most 63 characters.',
+        );
+      }
+      if (!LABEL.test(label)) {
+        throw invalid(
+          input,
+          `the label ${JSON.stringify(label)} is not valid`,
+          'A label uses letters, digits and "-", and does not start or end with "-".',
+        );
+      }
+    }
+    if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) {
+      throw invalid(
+        input,
+        'it ends in a numeric label (an IP address?)',
+        'A CNAME needs a DNS name; IP addresses cannot be routed through the tunnel this way.',
+      );
+    }
+    const value = wildcard ? `*.${ascii}` : ascii;
+    if (value.length > MAX_HOSTNAME_LENGTH) {
+      throw invalid(
+        input,
+        `it is ${value.length} characters long in punycode`,
+        `A hostname has at most ${MAX_HOSTNAME_LENGTH} characters.`,
+      );
+    }
+    return new Hostname(value);
+  }
+
+  /** Like {@link Hostname.parse} but returns `null` instead of throwing. */
+  static tryParse(input: unknown, options: HostnameParseOptions = {}): Hostname | null {
+    try {
+      return Hostname.parse(input, options);
+    } catch {
+      return null;
+    }
+  }
+
+  get isWildcard(): boolean {
+    return this.value.startsWith('*.');
+  }
+
+  get labels(): string[] {
+    return this.value.split('.');
+  }
+
+  /** The name for people: punycode labels shown in Unicode. */
+  toUnicode(): string {
+    return this.isWildcard ? `*.${domainToUnicode(this.value.slice(2))}` : domainToUnicode(this.value);
+  }
+
+  /** True when this name is `zone` itself or a name below it. `zone` is a canonical name. */
+  isWithin(zone: string): boolean {
+    return this.value === zone || this.value.endsWith(`.${zone}`);
+  }
+
+  /** True when this name is exactly the zone apex. */
+  isApexOf(zone: string): boolean {
+    return this.value === zone;
+  }
+
+  equals(other: Hostname | string): boolean {
+    return this.value === (typeof other === 'string' ? other : other.value);
+  }
+
+  toString(): string {
+    return this.value;
+  }
+
+  toJSON(): string {
+    return this.value;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * @tunnel/core — the domain, the ports, the services and the embedded defaults.
+ * Named exports only: this list is the public API.
+ */
+import 'reflect-metadata';
+
+// --- configuration ---
+export {
+  configKeys,
+  DEFAULT_CONFIG_PATH,
+  type LoadConfigOptions,
+  loadConfig,
+  parseConfig,
+} from './config/load.js';
+export { configSchema, type TunnelConfig, type TunnelConfigInput } from './config/schema.js';
+// --- domain ---
+export { Actor, ADMIN_OWNER, PROJECT_NAME_PATTERN, parseProjectName } from './domain/actor.js';
+export type { AuditEntry, AuditQuery, NewAuditEntry } from './domain/audit.js';
+export type { Domain, Zone } from './domain/domain.js';
+export type {
+  HealthCheckName,
+  HealthSample,
+  HealthStatus,
+  ProcessState,
+  TunnelApiStatus,
+} from './domain/health.js';
+export { Hostname, type HostnameParseOptions, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
+export type { IngressRule } from './domain/ingress.js';
+export { formatOwnerMark, OWNER_MARK_PREFIX, parseOwnerMark } from './domain/owner-mark.js';
+export {
+  assertTransition,
+  type CnameRoute,
+  canTransition,
+  FINAL_ROUTE_STATES,
+  isRouteState,
+  RELEASED_ROUTE_STATES,
+  ROUTE_STATES,
+  ROUTE_TRANSITIONS,
+  type RouteError,
+  type RouteState,
+  SERVICE_SCHEMES,
+  type ServiceScheme,
+  type ServiceSpec,
+} from './domain/route.js';
+export type {
+  CloudflaredLocation,
+  ContainerInfo,
+  ContainerNetwork,
+  ContainerPort,
+  ContainerState,
+  DockerNetwork,
+  PortBinding,
+  TopologySnapshot,
+} from './domain/topology.js';
+// --- errors ---
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorFamily,
+  isTunnelError,
+  renderErrorCodeTable,
+  TunnelError,
+  type TunnelErrorJson,
+  type TunnelErrorOptions,
+  toTunnelError,
+} from './errors.js';
+// --- ingress ---
+export {
+  type IngressProblem,
+  type IngressValidation,
+  validateIngressRules,
+} from './ingress/validate.js';
+// --- ports ---
+export type { Clock, TimerHandle } from './ports/clock.js';
+export type {
+  CnameSpec,
+  DnsBatch,
+  DnsBatchResult,
+  DnsProvider,
+  DnsRecord,
+  RecordFilter,
+  TunnelInfo,
+  TunnelStatusSource,
+} from './ports/dns-provider.js';
+export type {
+  IngressBackup,
+  IngressSnapshot,
+  IngressStore,
+  IngressStoreCapabilities,
+} from './ports/ingress-store.js';
+export type { LogFields, Logger, LogLevel } from './ports/logger.js';
+export type {
+  ProcessController,
+  ProcessControllerCapabilities,
+  ProcessStatus,
+  ReplicaStatus,
+  RestartOptions,
+} from './ports/process-controller.js';
+export type {
+  ApiTokenRecord,
+  AuditRepository,
+  DomainRepository,
+  HealthRepository,
+  NewRoute,
+  RestartRequest,
+  RestartRequestQueue,
+  RouteFilter,
+  RouteRepository,
+  RouteUpdate,
+  StateStore,
+  TokenRepository,
+  TopologyCache,
+} from './ports/state-store.js';
+export type { SnapshotOptions, Topology } from './ports/topology.js';
+// --- runtime helpers ---
+export { JsonLogger, type JsonLoggerOptions, NoopLogger } from './runtime/loggers.js';
+export { redactSecrets, Secret } from './runtime/secret.js';
+export { SystemClock } from './runtime/system-clock.js';
+// --- state store (embedded default) ---
+export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './state/migrations.js';
+export { SqliteStateStore, type SqliteStateStoreOptions } from './state/sqlite-state-store.js';
+
+// --- topology / target selection ---
+
+// --- health, restart, process controllers ---
+
+// --- dependency injection ---
+export {
+  type ContainerOptions,
+  createTunnelManagerContainer,
+  type ProviderPlugin,
+  resolvePort,
+} from './di/container.js';
+export { asInjectionToken, TOKENS, type Token, type TokenName, type TokenType } from './di/tokens.js';
+
+// --- the TunnelManager façade ---

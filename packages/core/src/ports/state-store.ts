@@ -1,0 +1,172 @@
+import type { Actor } from '../domain/actor.js';
+import type { AuditEntry, AuditQuery, NewAuditEntry } from '../domain/audit.js';
+import type { Domain, Zone } from '../domain/domain.js';
+import type { HealthSample } from '../domain/health.js';
+import type { CnameRoute, RouteError, RouteState, ServiceSpec } from '../domain/route.js';
+import type { TopologySnapshot } from '../domain/topology.js';
+
+/*
+ * The state store is asynchronous even though the embedded SQLite store is synchronous inside:
+ * a server database (PostgreSQL, for a fleet of VMs) must be able to implement the same port.
+ * It is split into small repositories, each with its own duties.
+ */
+
+export interface NewRoute {
+  readonly id: string;
+  readonly hostname: string;
+  readonly zoneId: string;
+  readonly zoneName: string;
+  readonly owner: string;
+  readonly service: ServiceSpec;
+  readonly target: string;
+  readonly targetReason: string;
+  /** Epoch ms; also `updatedAt`. */
+  readonly createdAt: number;
+}
+
+export interface RouteUpdate {
+  readonly state?: RouteState;
+  readonly service?: ServiceSpec;
+  readonly target?: string;
+  readonly targetReason?: string;
+  readonly dnsRecordId?: string | null;
+  readonly lastError?: RouteError | null;
+  /** Epoch ms. */
+  readonly updatedAt: number;
+}
+
+export interface RouteFilter {
+  readonly owner?: string;
+  readonly hostname?: string;
+  readonly zoneId?: string;
+  /** Only these states. Without it, every state but `deleted`. */
+  readonly states?: readonly RouteState[];
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/**
+ * CNAME routes and their lifecycle state.
+ *
+ * Implementations:
+ * - must allow at most one route per hostname among routes not `deleted` or `failed`;
+ * - `reserve` must check that uniqueness and the owner's quota and insert, as one atomic step
+ *   across processes: `HOSTNAME_TAKEN` (details.owner) or `QUOTA_EXCEEDED` otherwise;
+ * - a reserved route starts in state `reserved`;
+ * - `update` with `expectState` must change nothing and fail with `CONCURRENT_CHANGE` when the
+ *   stored state differs; an unknown id fails with `NOT_FOUND`;
+ * - listing must be ordered by hostname, then creation time.
+ */
+export interface RouteRepository {
+  reserve(route: NewRoute, options: { readonly quota: number | null }): Promise<CnameRoute>;
+  get(id: string): Promise<CnameRoute | null>;
+  /** The route holding `hostname` (not `deleted`/`failed`), if any. */
+  findLive(hostname: string): Promise<CnameRoute | null>;
+  list(filter?: RouteFilter): Promise<CnameRoute[]>;
+  update(id: string, update: RouteUpdate, options?: { readonly expectState?: RouteState }): Promise<CnameRoute>;
+  countByState(): Promise<Record<RouteState, number>>;
+}
+
+/**
+ * Zones discovered from the DNS provider.
+ *
+ * Implementations must replace the whole set atomically (a zone no longer visible disappears)
+ * and return zones ordered by name.
+ */
+export interface DomainRepository {
+  replaceAll(zones: readonly Zone[], refreshedAt: number): Promise<void>;
+  list(): Promise<Domain[]>;
+}
+
+/**
+ * Health samples (`tunnel_health`).
+ *
+ * Implementations must return samples newest first and must prune in bounded batches so a
+ * prune never holds the write lock for long.
+ */
+export interface HealthRepository {
+  insert(sample: HealthSample): Promise<void>;
+  list(options: { readonly since?: number; readonly limit: number }): Promise<HealthSample[]>;
+  /** Deletes samples older than `before`, `batchSize` rows per transaction; returns how many. */
+  prune(before: number, batchSize?: number): Promise<number>;
+}
+
+/**
+ * The audit log. Append-only except for retention.
+ *
+ * Implementations must return entries newest first and must not drop parameters.
+ */
+export interface AuditRepository {
+  append(entry: NewAuditEntry): Promise<AuditEntry>;
+  query(query?: AuditQuery): Promise<AuditEntry[]>;
+  prune(before: number, batchSize?: number): Promise<number>;
+}
+
+/** The Docker topology cache (`docker_*` tables); replaced as a whole. */
+export interface TopologyCache {
+  save(snapshot: TopologySnapshot): Promise<void>;
+  load(): Promise<TopologySnapshot | null>;
+}
+
+export interface ApiTokenRecord {
+  readonly id: string;
+  readonly actor: Actor;
+  readonly label: string;
+  readonly createdAt: number;
+  readonly lastUsedAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+/**
+ * Bearer tokens for the MCP HTTP endpoint.
+ *
+ * Implementations must store only the hash, never the token, and `findByHash` must not
+ * return revoked tokens.
+ */
+export interface TokenRepository {
+  insert(token: {
+    readonly id: string;
+    readonly hash: string;
+    readonly actor: Actor;
+    readonly label: string;
+    readonly createdAt: number;
+  }): Promise<void>;
+  findByHash(hash: string): Promise<ApiTokenRecord | null>;
+  list(): Promise<ApiTokenRecord[]>;
+  /** Returns false when there was no such live token. */
+  revoke(id: string, at: number): Promise<boolean>;
+  touch(id: string, at: number): Promise<void>;
+}
+
+export interface RestartRequest {
+  readonly id: number;
+  readonly at: number;
+  readonly reason: string;
+  readonly requestedBy: string;
+}
+
+/**
+ * Restart requests from processes that may not restart cloudflared themselves (only the daemon
+ * restarts; MCP servers and the CLI record a request).
+ *
+ * `take` must hand each request to exactly one caller, even across processes.
+ */
+export interface RestartRequestQueue {
+  add(request: Omit<RestartRequest, 'id'>): Promise<void>;
+  take(): Promise<RestartRequest[]>;
+  pending(): Promise<number>;
+}
+
+/**
+ * The manager's state. See each repository for its duties. `close` must be safe to call twice.
+ */
+export interface StateStore {
+  readonly routes: RouteRepository;
+  readonly domains: DomainRepository;
+  readonly health: HealthRepository;
+  readonly audit: AuditRepository;
+  readonly topology: TopologyCache;
+  readonly tokens: TokenRepository;
+  readonly restarts: RestartRequestQueue;
+  close(): Promise<void>;
+}

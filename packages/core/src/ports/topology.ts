@@ -1,0 +1,27 @@
+import type { TopologySnapshot } from '../domain/topology.js';
+
+export interface SnapshotOptions {
+  /** Accept a cached snapshot at most this old. @default the implementation's TTL */
+  readonly maxAgeMs?: number;
+}
+
+/**
+ * Where cloudflared and the services run (Docker containers, networks, published ports).
+ *
+ * Implementations:
+ * - must not throw when the container engine is absent or refuses access: return a snapshot
+ *   with `docker.available: false` and the reason (degraded, read-only);
+ * - must list every container, running or not, with names without Docker's leading `/`;
+ * - must report every network a container is attached to, with its aliases on that network;
+ * - must report each port once per container, with every host binding it is published on;
+ * - must report where cloudflared runs, and `ambiguous` rather than guess when it is in more
+ *   than one place;
+ * - must return a snapshot no older than `maxAgeMs` when it is given.
+ */
+export interface Topology {
+  snapshot(options?: SnapshotOptions): Promise<TopologySnapshot>;
+  /** Forces a fresh snapshot. */
+  refresh(): Promise<TopologySnapshot>;
+  /** Stops event streams and timers. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,112 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { configKeys, isTunnelError, loadConfig, parseConfig, type TunnelError } from '../src/index.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'tm-config-'));
+
+function configError(fn: () => unknown): TunnelError {
+  try {
+    fn();
+  } catch (error) {
+    expect(isTunnelError(error, 'CONFIG_INVALID')).toBe(true);
+    expect((error as TunnelError).hint.length).toBeGreaterThan(0);
+    return error as TunnelError;
+  }
+  throw new Error('expected CONFIG_INVALID');
+}
+
+describe('configuration', () => {
+  it('fills every default and derives paths from dataDir', () => {
+    const config = parseConfig({ dataDir: '/srv/tm' });
+    expect(config.health).toEqual({ intervalMs: 30_000, readyTimeoutMs: 5_000, strikes: 3, retentionDays: 7 });
+    expect(config.restart.initialBackoffMs).toBe(5_000);
+    expect(config.restart.maxBackoffMs).toBe(300_000);
+    expect(config.database.path).toBe('/srv/tm/state.db');
+    expect(config.ingress.backupDir).toBe('/srv/tm/ingress-backups');
+    expect(config.cloudflared.child.pidFile).toBe('/srv/tm/cloudflared.pid');
+    expect(config.policy.quotaPerProject).toBe(20);
+    expect(config.ingress.mode).toBe('local');
+    expect(config.mcp.http).toEqual({ host: '127.0.0.1', port: 8787, enabled: true, path: '/mcp' });
+  });
+
+  it('names the bad key, the bad value and what is allowed', () => {
+    const error = configError(() => parseConfig({ ingress: { mode: 'cloud' } }));
+    expect(error.message).toContain('ingress.mode = "cloud"');
+    expect(error.message).toContain('"local"|"remote"');
+    const range = configError(() => parseConfig({ health: { strikes: 0 } }));
+    expect(range.message).toMatch(/health\.strikes = 0: .*>=1/);
+    const unknown = configError(() => parseConfig({ helth: {} }));
+    expect(unknown.message).toContain('helth: unknown key');
+  });
+
+  it('reads YAML, applies TUNNEL_* env overrides over it, and says where a bad value came from', () => {
+    const d = dir();
+    const file = join(d, 'config.yml');
+    writeFileSync(
+      file,
+      `# comment\ndataDir: ${d}\nhealth:\n  intervalMs: 10000\npolicy:\n  denyList: [a.example.com]\n`,
+    );
+    const config = loadConfig({
+      file,
+      env: {
+        TUNNEL_HEALTH__STRIKES: '5',
+        TUNNEL_DOCKER__ENABLED: 'false',
+        TUNNEL_POLICY__DENY_LIST: 'x.example.com, y.example.com',
+      },
+    });
+    expect(config.health.intervalMs).toBe(10_000);
+    expect(config.health.strikes).toBe(5);
+    expect(config.docker.enabled).toBe(false);
+    expect(config.policy.denyList).toEqual(['x.example.com', 'y.example.com']);
+    const bad = configError(() => loadConfig({ file, env: { TUNNEL_INGRESS__MODE: 'cloud' } }));
+    expect(bad.message).toContain('(from env TUNNEL_INGRESS__MODE)');
+    writeFileSync(file, 'health:\n  intervalMs: fast\n');
+    expect(configError(() => loadConfig({ file, env: {} })).message).toContain(`(from file ${file})`);
+  });
+
+  it('refuses unknown TUNNEL_ variables and non-numbers, but ignores the reserved ones', () => {
+    configError(() => loadConfig({ env: { TUNNEL_HEALTH__INTERVALMS: '5' } }));
+    expect(configError(() => loadConfig({ env: { TUNNEL_HEALTH__INTERVAL_MS: 'soon' } })).message).toContain(
+      'TUNNEL_HEALTH__INTERVAL_MS',
+    );
+    expect(loadConfig({ env: { TUNNEL_PROJECT: 'alpha', TUNNEL_CONFIG: '' } }).health.strikes).toBe(3);
+  });
+
+  it('reports YAML syntax errors with line and column', () => {
+    const file = join(dir(), 'bad.yml');
+    writeFileSync(file, 'health:\n  intervalMs: [1, 2\n');
+    const error = configError(() => loadConfig({ file, env: {} }));
+    expect(error.message).toMatch(/line \d+, column \d+/);
+    expect(error.details).toMatchObject({ file });
+  });
+
+  it('keeps the API token secret: from env or a file, never printed', () => {
+    const d = dir();
+    const tokenFile = join(d, 'token');
+    writeFileSync(tokenFile, 'sekret-token-123\n');
+    const fromFile = loadConfig({ env: {}, overrides: { cloudflare: { apiTokenFile: tokenFile } } });
+    expect(fromFile.cloudflare.apiToken?.reveal()).toBe('sekret-token-123');
+    const fromEnv = loadConfig({ env: { CLOUDFLARE_API_TOKEN: 'env-token-456' } });
+    expect(fromEnv.cloudflare.apiToken?.reveal()).toBe('env-token-456');
+    for (const text of [
+      JSON.stringify(fromFile),
+      inspect(fromFile, { depth: 10 }),
+      String(fromFile.cloudflare.apiToken),
+    ]) {
+      expect(text).not.toContain('sekret-token-123');
+    }
+    const bad = configError(() => loadConfig({ env: { TUNNEL_CLOUDFLARE__API_TOKEN: 'has space secret' } }));
+    expect(bad.message).toContain('[redacted]');
+    expect(bad.message).not.toContain('has space secret');
+  });
+
+  it('lists every key with an env name (for docs and `tunnel init`)', () => {
+    const keys = configKeys();
+    expect(keys.find((k) => k.path.join('.') === 'cloudflare.apiToken')?.env).toBe('TUNNEL_CLOUDFLARE__API_TOKEN');
+    expect(keys.find((k) => k.path.join('.') === 'dataDir')?.env).toBe('TUNNEL_DATA_DIR');
+    expect(keys.length).toBeGreaterThan(40);
+  });
+});
