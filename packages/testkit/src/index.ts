@@ -4,6 +4,37 @@
  * emulator and the simulated cloudflared. The conformance suites are in
  * `@tunnel/testkit/conformance` (they import vitest).
  */
+
+// --- Cloudflare API emulator ---
+export {
+  API_PREFIX,
+  CF_CODES,
+  type CloudflareEmulator,
+  type CloudflareEmulatorOptions,
+  CONTROL_PREFIX,
+  defaultEmulatorSeed,
+  EMULATOR_PERMISSIONS,
+  type EmulatorData,
+  type EmulatorPermission,
+  type EmulatorSeed,
+  type FaultSpec,
+  type LoggedRequest,
+  type RateLimitOptions,
+  type RecordState,
+  type SeedAccount,
+  type SeedConnector,
+  type SeedDnsRecord,
+  type SeededState,
+  type SeedToken,
+  type SeedTunnel,
+  type SeedZone,
+  startCloudflareEmulator,
+  type TokenState,
+  type TunnelState,
+  type TunnelStatus,
+  type ZonePlan,
+  type ZoneState,
+} from './cloudflare-emulator/index.js';
 export { ManualClock } from './manual-clock.js';
 export { InMemoryDnsProvider, type SeedRecord } from './memory/in-memory-dns-provider.js';
 export { InMemoryIngressStore } from './memory/in-memory-ingress-store.js';
@@ -12,7 +43,5 @@ export {
   type InMemoryProcessControllerOptions,
 } from './memory/in-memory-process-controller.js';
 export { emptyTopologySnapshot, InMemoryTopology } from './memory/in-memory-topology.js';
-
-// --- Cloudflare API emulator ---
 
 // --- simulated cloudflared ---
