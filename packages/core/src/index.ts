@@ -121,6 +121,26 @@ export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './state/migra
 export { SqliteStateStore, type SqliteStateStoreOptions } from './state/sqlite-state-store.js';
 
 // --- topology / target selection ---
+export {
+  assertMayTargetContainer,
+  type ContainerOwnershipOptions,
+  mayTargetContainer,
+  PROJECT_LABEL,
+} from './topology/ownership-guard.js';
+export {
+  CONTAINER_NAME_PATTERN,
+  type ParsedTargetRequest,
+  parseContainerName,
+  parsePort,
+  parseTargetRequest,
+  type TargetRequest,
+} from './topology/target-request.js';
+export {
+  selectTarget,
+  type TargetRoute,
+  type TargetSelection,
+  type TargetSelectorOptions,
+} from './topology/target-selector.js';
 
 // --- health, restart, process controllers ---
 

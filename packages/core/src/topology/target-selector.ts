@@ -1,0 +1,464 @@
+import type { ContainerInfo, ContainerNetwork, PortBinding, TopologySnapshot } from '../domain/topology.js';
+import { TunnelError } from '../errors.js';
+import { assertMayTargetContainer } from './ownership-guard.js';
+import { type ParsedTargetRequest, parseTargetRequest, type TargetRequest } from './target-request.js';
+
+/** How cloudflared reaches the service; the CNAME pipeline and status pages show it. */
+export type TargetRoute =
+  /** Both on the host (or on the host's network). */
+  | 'localhost'
+  /** cloudflared on the host, the service in a container that publishes the port. */
+  | 'published-port'
+  /** Both in containers on one user-defined network: by container name. */
+  | 'shared-network'
+  /** cloudflared and the service share one network namespace (`--network container:…`). */
+  | 'shared-namespace'
+  /** cloudflared in a container, the service on the host: `host.docker.internal` or a gateway. */
+  | 'host-gateway';
+
+export interface TargetSelection {
+  /** The ingress `service` URL: scheme, host, port, no path. */
+  readonly url: string;
+  /** One sentence on why this URL, for the project's agent and the audit log. */
+  readonly reason: string;
+  readonly via: TargetRoute;
+  /** The container that serves the port (for `container:` requests, the resolved name). */
+  readonly container: string | null;
+}
+
+export interface TargetSelectorOptions {
+  /** `docker.ownershipGuard`: projects may only target containers labelled for them. @default false */
+  readonly ownershipGuard?: boolean;
+}
+
+/** Docker's predefined networks; only the others resolve container names. */
+const PREDEFINED_NETWORKS = new Set(['bridge', 'host', 'none']);
+const isUserNetwork = (n: ContainerNetwork): boolean => !PREDEFINED_NETWORKS.has(n.networkName);
+const HOST_GATEWAY_NAME = 'host.docker.internal';
+/** Host addresses a binding can be reached on from the host itself as `localhost`. */
+const LOCAL_BINDINGS = new Set(['', '0.0.0.0', '127.0.0.1', '::']);
+/** Host addresses that listen on every interface (so a container can reach them via a gateway). */
+const ANY_ADDRESS = new Set(['', '0.0.0.0', '::']);
+/** Containers can share namespaces in chains (`container:a` → `container:b`); stop at this depth. */
+const MAX_NAMESPACE_HOPS = 8;
+
+interface SnapshotIndex {
+  readonly byId: ReadonlyMap<string, ContainerInfo>;
+  readonly byName: ReadonlyMap<string, ContainerInfo>;
+  /** Lower-cased names, for "did you mean". */
+  readonly byLowerName: ReadonlyMap<string, ContainerInfo>;
+  /** Names other containers resolve on user-defined networks → the containers they reach. */
+  readonly byAlias: ReadonlyMap<string, readonly ContainerInfo[]>;
+  readonly networkGateways: ReadonlyMap<string, { gateway: string | null; internal: boolean }>;
+  /** Where cloudflared runs, resolved once per snapshot (a refusal is kept as its factory). */
+  place?: CloudflaredPlace | (() => TunnelError);
+  gateway?: HostGateway | null;
+}
+
+// Snapshots are immutable values and one is shared by many selections: index each once.
+const indexes = new WeakMap<TopologySnapshot, SnapshotIndex>();
+
+function indexOf(snapshot: TopologySnapshot): SnapshotIndex {
+  let index = indexes.get(snapshot);
+  if (!index) {
+    const byAlias = new Map<string, ContainerInfo[]>();
+    for (const c of snapshot.containers) {
+      for (const n of c.networks) {
+        if (!isUserNetwork(n)) continue;
+        for (const alias of n.aliases) {
+          const list = byAlias.get(alias) ?? [];
+          if (!list.includes(c)) list.push(c);
+          byAlias.set(alias, list);
+        }
+      }
+    }
+    index = {
+      byId: new Map(snapshot.containers.map((c) => [c.id, c])),
+      byName: new Map(snapshot.containers.map((c) => [c.name, c])),
+      byLowerName: new Map(snapshot.containers.map((c) => [c.name.toLowerCase(), c])),
+      byAlias,
+      networkGateways: new Map(snapshot.networks.map((n) => [n.name, { gateway: n.gateway, internal: n.internal }])),
+    };
+    indexes.set(snapshot, index);
+  }
+  return index;
+}
+
+const unreachable = (message: string, hint: string, details: Record<string, unknown>, retryable?: boolean) =>
+  new TunnelError('TARGET_UNREACHABLE', message, { hint, details, ...(retryable === undefined ? {} : { retryable }) });
+
+const hostPart = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+const urlOf = (req: ParsedTargetRequest, host: string, port: number): string =>
+  `${req.scheme}://${hostPart(host)}:${port}`;
+const address = (host: string, port: number): string => `${hostPart(host)}:${port}`;
+const tcpPorts = (c: ContainerInfo) => c.ports.filter((p) => p.protocol === 'tcp');
+
+/** Finds a container by id, exact name, unique id prefix or network alias. */
+function findContainer(index: SnapshotIndex, snapshot: TopologySnapshot, name: string): ContainerInfo {
+  const exact = index.byId.get(name) ?? index.byName.get(name);
+  if (exact) return exact;
+  const candidates = new Set<ContainerInfo>(index.byAlias.get(name));
+  if (/^[0-9a-f]{3,64}$/.test(name)) {
+    for (const c of snapshot.containers) if (c.id.startsWith(name)) candidates.add(c);
+  }
+  const found = [...candidates];
+  if (found.length === 1 && found[0]) return found[0];
+  if (found.length > 1) {
+    const names = found.map((c) => c.name).sort();
+    throw unreachable(
+      `The name ${name} matches ${names.length} containers (${names.join(', ')}).`,
+      `Ask again with one container's exact name: ${names.join(' or ')}.`,
+      { container: name, candidates: names },
+    );
+  }
+  const nearly = index.byLowerName.get(name.toLowerCase());
+  throw unreachable(
+    `No container named ${name} exists.`,
+    nearly
+      ? `Did you mean ${nearly.name}? Container names are case-sensitive.`
+      : "List the names with `docker ps -a --format '{{.Names}}'` and ask again with one of them, or leave out the container to publish a port on the host.",
+    { container: name },
+  );
+}
+
+/** The container whose network namespace `c` uses (itself, unless `--network container:…`). */
+function namespaceOwner(index: SnapshotIndex, snapshot: TopologySnapshot, c: ContainerInfo): ContainerInfo {
+  let current = c;
+  for (let hop = 0; hop < MAX_NAMESPACE_HOPS && current.networkMode.startsWith('container:'); hop++) {
+    const ref = current.networkMode.slice('container:'.length);
+    const next =
+      index.byId.get(ref) ??
+      index.byName.get(ref) ??
+      snapshot.containers.find((x) => ref.length >= 3 && x.id.startsWith(ref));
+    if (!next) {
+      throw unreachable(
+        `Container ${c.name} uses the network of container ${ref}, which does not exist.`,
+        `Start ${ref} again, or recreate ${c.name} with a network of its own, then retry.`,
+        { container: c.name, networkOf: ref },
+      );
+    }
+    current = next;
+  }
+  return current;
+}
+
+type CloudflaredPlace =
+  | { readonly kind: 'host'; readonly says: string }
+  | {
+      readonly kind: 'container';
+      readonly container: ContainerInfo;
+      /** Whose network namespace cloudflared uses. */
+      readonly ns: ContainerInfo;
+      readonly says: string;
+    };
+
+function resolveCloudflared(snapshot: TopologySnapshot, index: SnapshotIndex): CloudflaredPlace {
+  const cf = snapshot.cloudflared;
+  switch (cf.kind) {
+    case 'host':
+      return { kind: 'host', says: 'cloudflared runs on the host' };
+    case 'ambiguous':
+      throw unreachable(
+        `cloudflared runs in more than one place (${cf.candidates.join(', ')}), so the right target depends on which one serves the tunnel.`,
+        'Stop the cloudflared that does not serve the tunnel, or set docker.cloudflaredContainer to the container that does, then retry.',
+        { cloudflared: cf },
+      );
+    case 'unknown':
+      throw unreachable(
+        `Cannot tell where cloudflared runs: ${cf.detail}.`,
+        'Start cloudflared, or set docker.cloudflaredContainer (or docker.cloudflaredLabel) to the container that runs it, then retry.',
+        { cloudflared: cf },
+        true,
+      );
+    case 'container': {
+      const container = index.byId.get(cf.containerId) ?? index.byName.get(cf.containerId);
+      if (!container) {
+        throw unreachable(
+          `cloudflared's container ${cf.containerId} is missing from the topology snapshot.`,
+          'Retry: the container was probably just removed or recreated.',
+          { cloudflared: cf },
+          true,
+        );
+      }
+      const ns = namespaceOwner(index, snapshot, container);
+      const says =
+        ns.networkMode === 'host'
+          ? `cloudflared's container ${container.name} uses the host network`
+          : `cloudflared runs in container ${container.name}`;
+      return { kind: 'container', container, ns, says };
+    }
+  }
+}
+
+function placeCloudflared(snapshot: TopologySnapshot, index: SnapshotIndex): CloudflaredPlace {
+  if (index.place === undefined) {
+    try {
+      index.place = resolveCloudflared(snapshot, index);
+    } catch (error) {
+      // Each refusal gets its own error object; the snapshot decides what it says.
+      const e = error as TunnelError;
+      index.place = () =>
+        new TunnelError(e.code, e.message, { hint: e.hint, retryable: e.retryable, details: e.details ?? {} });
+    }
+  }
+  if (typeof index.place === 'function') throw index.place();
+  return index.place;
+}
+
+interface HostGateway {
+  readonly host: string;
+  readonly says: string;
+  readonly listenOn: string;
+}
+
+/** How cloudflared's container reaches the host (once per snapshot). */
+function hostGateway(index: SnapshotIndex, cf: ContainerInfo): HostGateway | null {
+  if (index.gateway === undefined) index.gateway = findHostGateway(index, cf);
+  return index.gateway;
+}
+
+/** A name cloudflared's container maps to the host, else a gateway address of its networks. */
+function findHostGateway(index: SnapshotIndex, cf: ContainerInfo): HostGateway | null {
+  const mapped = cf.extraHosts.map((entry) => {
+    const at = entry.indexOf(':');
+    return { name: entry.slice(0, at), ip: entry.slice(at + 1) };
+  });
+  const named =
+    mapped.find((m) => m.name === HOST_GATEWAY_NAME) ?? mapped.find((m) => m.ip === 'host-gateway' && m.name !== '');
+  if (named) {
+    return {
+      host: named.name,
+      says: `its container maps ${named.name} to the host`,
+      listenOn: named.ip === 'host-gateway' ? 'the Docker bridge address' : named.ip,
+    };
+  }
+  for (const n of [...cf.networks].sort((a, b) => a.networkName.localeCompare(b.networkName))) {
+    const known = index.networkGateways.get(n.networkName);
+    if (known?.internal) continue;
+    const gateway = n.gateway || known?.gateway;
+    if (gateway) {
+      return { host: gateway, says: `its network ${n.networkName} has the gateway ${gateway}`, listenOn: gateway };
+    }
+  }
+  return null;
+}
+
+function noRouteToHost(
+  place: CloudflaredPlace & { kind: 'container' },
+  what: string,
+  details: Record<string, unknown>,
+) {
+  return unreachable(
+    `cloudflared's container ${place.container.name} has no route to the host for ${what}: it maps no ${HOST_GATEWAY_NAME} and is on no network with a gateway.`,
+    `Recreate the cloudflared container with --add-host ${HOST_GATEWAY_NAME}:host-gateway, or run the service in a container on a user-defined network cloudflared is on, then retry.`,
+    details,
+  );
+}
+
+/** A port on the host itself (a host service, or a container on the host network). */
+function hostPort(
+  req: ParsedTargetRequest,
+  place: CloudflaredPlace,
+  index: SnapshotIndex,
+  service: ContainerInfo | null,
+): TargetSelection {
+  const what = service
+    ? `container ${service.name} (on the host network) on port ${req.port}`
+    : `the host's port ${req.port}`;
+  const container = service?.name ?? null;
+  if (place.kind === 'host' || place.ns.networkMode === 'host') {
+    return {
+      url: urlOf(req, 'localhost', req.port),
+      via: 'localhost',
+      container,
+      reason: `${place.says}, so it reaches ${what} at ${address('localhost', req.port)}.`,
+    };
+  }
+  const gw = hostGateway(index, place.ns);
+  if (!gw) throw noRouteToHost(place, what, { container, port: req.port });
+  return {
+    url: urlOf(req, gw.host, req.port),
+    via: 'host-gateway',
+    container,
+    reason: `${place.says} and ${gw.says}, so it reaches ${what} at ${address(gw.host, req.port)} (the service must listen on ${gw.listenOn} or 0.0.0.0, not only on 127.0.0.1).`,
+  };
+}
+
+function assertRunning(c: ContainerInfo, port: number): void {
+  if (c.state === 'running') return;
+  const hints: Record<string, string> = {
+    paused: `Unpause it with \`docker unpause ${c.name}\`, then retry.`,
+    restarting: `It keeps restarting: read \`docker logs ${c.name}\`, fix the service, then retry.`,
+    dead: `Remove and recreate it (\`docker rm ${c.name}\`), then retry.`,
+    removing: 'It is being removed: recreate it, then retry.',
+  };
+  throw unreachable(
+    `Container ${c.name} is ${c.state}, so nothing answers on its port ${port}.`,
+    hints[c.state] ?? `Start it with \`docker start ${c.name}\`, then retry.`,
+    { container: c.name, state: c.state },
+    true,
+  );
+}
+
+/** Refuses a port the container declares it does not serve; allows any port if it declares none. */
+function checkExposed(c: ContainerInfo, port: number): { declaresNone: boolean } {
+  const ports = tcpPorts(c);
+  if (ports.length === 0) return { declaresNone: true };
+  if (ports.some((p) => p.containerPort === port)) return { declaresNone: false };
+  const list = ports.map((p) => p.containerPort).sort((a, b) => a - b);
+  throw unreachable(
+    `Container ${c.name} does not expose port ${port} (it exposes ${list.map((p) => `${p}/tcp`).join(', ')}).`,
+    `Ask for one of its ports (${list.join(', ')}), or, if the service really listens on ${port}, recreate the container with --expose ${port}.`,
+    { container: c.name, port, exposed: list },
+  );
+}
+
+function preferredBinding(bindings: readonly PortBinding[], usable: (b: PortBinding) => boolean): PortBinding | null {
+  const order = (b: PortBinding) => (b.hostIp === '127.0.0.1' ? 0 : ANY_ADDRESS.has(b.hostIp) ? 1 : 2);
+  return [...bindings].filter(usable).sort((a, b) => order(a) - order(b) || a.hostPort - b.hostPort)[0] ?? null;
+}
+
+/** cloudflared reaches the host's loopback: the service must publish the port on the host. */
+function publishedPort(
+  req: ParsedTargetRequest,
+  place: CloudflaredPlace,
+  service: ContainerInfo,
+  owner: ContainerInfo,
+): TargetSelection {
+  const port = tcpPorts(owner).find((p) => p.containerPort === req.port);
+  const binding = port ? preferredBinding(port.published, () => true) : null;
+  if (!binding) {
+    const mappedFrom = tcpPorts(owner).find((p) => p.published.some((b) => b.hostPort === req.port));
+    throw unreachable(
+      `Container ${service.name} does not publish its port ${req.port} on the host, and ${place.says}, which reaches containers only through published ports.`,
+      mappedFrom
+        ? `Port ${req.port} is ${owner.name}'s host port for its container port ${mappedFrom.containerPort}: ask for port ${mappedFrom.containerPort} instead.`
+        : `Recreate container ${owner.name} with -p 127.0.0.1:${req.port}:${req.port} (any free host port may replace the first ${req.port}), then retry.`,
+      { container: service.name, port: req.port },
+    );
+  }
+  const host = LOCAL_BINDINGS.has(binding.hostIp) ? 'localhost' : binding.hostIp;
+  return {
+    url: urlOf(req, host, binding.hostPort),
+    via: 'published-port',
+    container: service.name,
+    reason: `${place.says} and container ${service.name} publishes its port ${req.port} on ${address(binding.hostIp || '0.0.0.0', binding.hostPort)}, so cloudflared reaches it at ${address(host, binding.hostPort)}.`,
+  };
+}
+
+/** A DNS name other containers on `network` resolve to `c`: its name if it is a plain label. */
+function dnsName(c: ContainerInfo, network: ContainerNetwork): string {
+  if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(c.name)) return c.name;
+  const shortId = c.id.slice(0, 12);
+  return (
+    network.aliases.find((a) => a !== shortId && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(a)) ??
+    network.aliases.find((a) => a !== shortId) ??
+    c.name
+  );
+}
+
+function containerToContainer(
+  req: ParsedTargetRequest,
+  place: CloudflaredPlace & { kind: 'container' },
+  index: SnapshotIndex,
+  service: ContainerInfo,
+  owner: ContainerInfo,
+): TargetSelection {
+  const cfName = place.container.name;
+  if (place.ns.id === owner.id) {
+    return {
+      url: urlOf(req, 'localhost', req.port),
+      via: 'shared-namespace',
+      container: service.name,
+      reason:
+        service.id === place.container.id
+          ? `Container ${cfName} is cloudflared's own, so cloudflared reaches its port ${req.port} at ${address('localhost', req.port)}.`
+          : `cloudflared's container ${cfName} and container ${service.name} share one network namespace, so cloudflared reaches it at ${address('localhost', req.port)}.`,
+    };
+  }
+  const cfNetworks = new Set(place.ns.networks.filter(isUserNetwork).map((n) => n.networkName));
+  const shared = owner.networks
+    .filter((n) => isUserNetwork(n) && cfNetworks.has(n.networkName))
+    .sort((a, b) => a.networkName.localeCompare(b.networkName));
+  const first = shared[0];
+  if (first) {
+    const { declaresNone } = checkExposed(owner, req.port);
+    const name = dnsName(owner, first);
+    const caveat = declaresNone ? ` (it declares no ports, so the service must listen on ${req.port})` : '';
+    const through = owner === service ? '' : ` through container ${owner.name}, whose network it uses,`;
+    return {
+      url: urlOf(req, name, req.port),
+      via: 'shared-network',
+      container: service.name,
+      reason: `cloudflared's container ${cfName} and container ${service.name} share the user-defined network ${first.networkName}, so cloudflared reaches it${through} by name at ${address(name, req.port)}${caveat}.`,
+    };
+  }
+  // No shared network: a port published on every host address is still reachable through the
+  // host gateway. Loopback-only bindings are not (they are the host's, not the bridge's).
+  const gw = hostGateway(index, place.ns);
+  const port = tcpPorts(owner).find((p) => p.containerPort === req.port);
+  const binding =
+    gw && port ? preferredBinding(port.published, (b) => ANY_ADDRESS.has(b.hostIp) || b.hostIp === gw.host) : null;
+  if (gw && binding) {
+    return {
+      url: urlOf(req, gw.host, binding.hostPort),
+      via: 'host-gateway',
+      container: service.name,
+      reason: `cloudflared's container ${cfName} shares no user-defined network with container ${service.name}, but ${service.name} publishes its port ${req.port} on ${address(binding.hostIp || '0.0.0.0', binding.hostPort)} and ${gw.says}, so cloudflared reaches it at ${address(gw.host, binding.hostPort)}.`,
+    };
+  }
+  const onBridgeOnly =
+    owner.networks.every((n) => !isUserNetwork(n)) && place.ns.networks.every((n) => !isUserNetwork(n));
+  const cfNet = [...cfNetworks].sort()[0];
+  throw unreachable(
+    `cloudflared's container ${cfName} shares no user-defined network with container ${service.name}${onBridgeOnly ? ' (the default bridge does not resolve container names)' : ''}.`,
+    cfNet
+      ? `Connect the service to cloudflared's network with \`docker network connect ${cfNet} ${owner.name}\`, then retry.`
+      : `Create a network and connect both: \`docker network create tunnel && docker network connect tunnel ${cfName} && docker network connect tunnel ${owner.name}\`, then retry.`,
+    { container: service.name, port: req.port, cloudflaredNetworks: [...cfNetworks] },
+  );
+}
+
+/**
+ * Decides the ingress target for a service: a pure function of the topology and the request.
+ *
+ * - both on the host → `http://localhost:<port>`;
+ * - cloudflared on the host, the service in a container → its published host port, or a refusal
+ *   saying how to publish it;
+ * - both in containers on a shared user-defined network → `http://<name>:<port>` (the default
+ *   bridge does not resolve names, so it never counts as shared);
+ * - cloudflared in a container, the service on the host → `host.docker.internal` when
+ *   cloudflared's container maps it, else its network's gateway, else a refusal.
+ *
+ * The request is validated first. The scheme (default `http`) is carried into the URL.
+ *
+ * @throws TunnelError `INVALID_INPUT` for a malformed request, `NOT_OWNER` when the ownership
+ * guard refuses the container, `TARGET_UNREACHABLE` with the exact fix in its hint otherwise.
+ */
+export function selectTarget(
+  snapshot: TopologySnapshot,
+  request: TargetRequest,
+  options: TargetSelectorOptions = {},
+): TargetSelection {
+  const req = parseTargetRequest(request);
+  const index = indexOf(snapshot);
+  if (req.container !== null && !snapshot.docker.available) {
+    throw unreachable(
+      `Cannot look up container ${req.container}: Docker is not available (${snapshot.docker.reason}).`,
+      "Make the Docker socket reachable for the manager (start dockerd, or add the manager's user to the docker group), then retry; or publish the service on a host port and ask without a container.",
+      { container: req.container, docker: snapshot.docker.reason },
+      true,
+    );
+  }
+  const place = placeCloudflared(snapshot, index);
+  if (req.container === null) return hostPort(req, place, index, null);
+
+  const service = findContainer(index, snapshot, req.container);
+  assertMayTargetContainer(req.actor, service, { enabled: options.ownershipGuard ?? false });
+  assertRunning(service, req.port);
+  const owner = namespaceOwner(index, snapshot, service);
+  if (owner !== service) assertRunning(owner, req.port);
+  if (owner.networkMode === 'host') return hostPort(req, place, index, service);
+  if (place.kind === 'host' || place.ns.networkMode === 'host') return publishedPort(req, place, service, owner);
+  return containerToContainer(req, place, index, service, owner);
+}
