@@ -64,7 +64,7 @@ export interface RestartManagerOptions {
   readonly logger?: Logger;
   /** @default Math.random */
   readonly random?: () => number;
-  /** How often readiness is polled while waiting for a restarted tunnel. @default 500 */
+  /** How often readiness is polled while waiting for a restarted tunnel. @default 250 */
   readonly readyPollMs?: number;
 }
 
@@ -125,7 +125,7 @@ export class RestartManager {
     this.#policy = options.restart;
     this.#logger = options.logger ?? new NoopLogger();
     this.#random = options.random ?? Math.random;
-    this.#readyPollMs = options.readyPollMs ?? 500;
+    this.#readyPollMs = options.readyPollMs ?? 250;
   }
 
   /** A restart is running or scheduled: health checks should not count strikes now. */

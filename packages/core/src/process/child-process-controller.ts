@@ -488,7 +488,8 @@ export class ChildProcessController implements ProcessController {
     child.once('exit', (code, signal) => {
       if (replica.child !== child) return;
       const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
-      const fromLog = code !== 0 || signal ? explainFromLog(replica.log.tail()) : null;
+      // A signal explains itself; an error exit is explained by cloudflared's last error line.
+      const fromLog = code !== 0 && code !== null ? explainFromLog(replica.log.tail()) : null;
       replica.exit = { code, signal, detail: fromLog ? `${why}: ${fromLog}` : why };
       if (!replica.stopped) this.#logger.warn('cloudflared exited', { replica: replica.id, pid, code, signal });
     });

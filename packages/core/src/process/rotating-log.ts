@@ -74,16 +74,13 @@ export class RotatingLogFile {
   }
 }
 
-/** The line of a cloudflared log tail that best explains an exit: the last error, else the last line. */
+/** The line of a cloudflared log tail that explains an exit: the last error line, if any. */
 export function explainFromLog(tail: string): string | null {
-  const lines = tail
+  const found = tail
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('--- tunnel-manager'));
-  const errorLine = [...lines]
     .reverse()
     .find((l) => / ERR |^panic:|^Incorrect Usage|error parsing YAML|requires the ID|^open |Validation failed/.test(l));
-  const found = errorLine ?? lines[lines.length - 1];
   if (found === undefined) return null;
   // zerolog's timestamp says nothing the status does not already.
   const line = found.replace(/^\d{4}-\d{2}-\d{2}T\S+ /, '');

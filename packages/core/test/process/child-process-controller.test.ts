@@ -313,7 +313,9 @@ describe('ChildProcessController', () => {
     expect(second.state).toBe('running');
     // Still exactly two cloudflared processes, and they still serve.
     expect(processesMentioning(env.configPath)).toHaveLength(2);
-    for (const r of second.replicas ?? []) expect(await readyStatus(r.metricsUrl)).toBe(200);
+    for (const r of second.replicas ?? []) {
+      await until(`${r.id} ready`, async () => ((await readyStatus(r.metricsUrl)) === 200 ? true : undefined));
+    }
     // A CLI process reading the same pidfile sees the same processes without starting any.
     const observer = make(env, { replicas: 2 });
     expect((await observer.status()).replicas?.map((r) => r.pid)).toEqual(firstPids);
