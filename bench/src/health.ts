@@ -138,6 +138,7 @@ for (let run = 0; run < 5; run++) {
     pid = status.pid;
     return (
       services.monitor?.lastSample?.status === 'healthy' &&
+      services.restartManager?.state().phase === 'idle' &&
       services.restartManager?.state().attempts === 0 &&
       (await readyCode(status.replicas?.[0]?.metricsUrl)) === 200
     );
