@@ -148,11 +148,23 @@ export class RestartCoordinator {
     tick();
   }
 
-  /** Stops collecting; a restart already coalescing still runs, and this waits for it. */
+  /**
+   * Stops collecting and waits for a restart already under way. Requests still inside their
+   * coalescing window get no restart from this process: their waiters are told it is pending
+   * (the next daemon's first health checks, or a new request, take it from there).
+   */
   async stop(): Promise<void> {
     this.#started = false;
     this.#drainTimer?.cancel();
     this.#drainTimer = null;
+    const batch = this.#batch;
+    this.#batch = null;
+    if (batch) {
+      batch.timer.cancel();
+      for (const waiter of batch.waiters) {
+        waiter({ restarted: false, pending: true, detail: 'The daemon is shutting down; the restart did not run.' });
+      }
+    }
     await this.#draining;
     await Promise.all(this.#flushing);
   }

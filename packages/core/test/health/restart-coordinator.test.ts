@@ -198,6 +198,19 @@ describe('RestartCoordinator (injected clock)', () => {
     expect(r.detail).toContain('Restart cloudflared by hand');
   });
 
+  it('stopping the daemon tells waiters in an open window that their restart is pending', async () => {
+    const { clock, controller, daemon } = setup();
+    daemon.start();
+    const result = daemon.requestRestart({ reason: 'x', requestedBy: 'admin', wait: true });
+    await clock.advance(500);
+    await daemon.stop();
+    const r = await result;
+    expect(r).toMatchObject({ restarted: false, pending: true });
+    expect(r.detail).toContain('shutting down');
+    await clock.advance(10 * S);
+    expect(controller.calls).toHaveLength(0);
+  });
+
   it('refuses a request without a reason, and queues nothing', async () => {
     const { client, daemon } = setup();
     for (const c of [client, daemon]) {
