@@ -142,8 +142,6 @@ export {
   type TargetSelectorOptions,
 } from './topology/target-selector.js';
 
-// --- health, restart, process controllers ---
-
 // --- dependency injection ---
 export {
   type ContainerOptions,
@@ -152,5 +150,42 @@ export {
   resolvePort,
 } from './di/container.js';
 export { asInjectionToken, TOKENS, type Token, type TokenName, type TokenType } from './di/tokens.js';
+// --- health, restart, process controllers ---
+export { type BackoffPolicy, backoffDelay, withJitter } from './health/backoff.js';
+export { HealthMonitor, type HealthMonitorOptions } from './health/health-monitor.js';
+export {
+  CLOUDFLARED_KNOWN_METRICS_PORTS,
+  HttpReadinessProbe,
+  type ReadinessProbe,
+  type ReadyResult,
+  type ReadyTarget,
+  type ReplicaReadiness,
+  TunnelReadiness,
+  type TunnelReadinessOptions,
+} from './health/readiness.js';
+export {
+  RestartCoordinator,
+  type RestartCoordinatorMode,
+  type RestartCoordinatorOptions,
+  type RestartRequestInput,
+  type RestartRequestResult,
+} from './health/restart-coordinator.js';
+export {
+  type ConfigRestartRequest,
+  RESTART_AUDIT_ACTION,
+  type RecoveryRequest,
+  RestartManager,
+  type RestartManagerOptions,
+  type RestartManagerState,
+  type RestartOutcome,
+  type RestartTrigger,
+} from './health/restart-manager.js';
+export { createHealthServices, type HealthServices, type HealthServicesOptions } from './health/services.js';
+export {
+  ChildProcessController,
+  type ChildProcessControllerOptions,
+} from './process/child-process-controller.js';
+export { defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
+export { SystemdController, type SystemdControllerOptions } from './process/systemd-controller.js';
 
 // --- the TunnelManager façade ---

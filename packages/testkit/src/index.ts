@@ -45,3 +45,23 @@ export {
 export { emptyTopologySnapshot, InMemoryTopology } from './memory/in-memory-topology.js';
 
 // --- simulated cloudflared ---
+export { parseSimCommand, type SimCommand, UsageError as SimUsageError } from './cloudflared-sim/args.js';
+export { loadSimConfig, type SimConfig, SimConfigError } from './cloudflared-sim/config.js';
+export { formatGoDuration, parseGoDuration } from './cloudflared-sim/duration.js';
+export {
+  NO_FAULTS,
+  parseFaultList,
+  SIM_FAULTS_ENV,
+  type SimFaults,
+  type SimFaultUpdate,
+} from './cloudflared-sim/faults.js';
+export { KNOWN_METRICS_PORTS, SIM_VERSION, type SimState } from './cloudflared-sim/simulator.js';
+export {
+  cloudflaredSimCommand,
+  cloudflaredSimPath,
+  httpJson,
+  type SimExit,
+  SimProcess,
+  type StartSimOptions,
+  startCloudflaredSim,
+} from './cloudflared-sim/spawn.js';

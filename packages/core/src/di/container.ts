@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import { type DependencyContainer, instanceCachingFactory, container as rootContainer } from 'tsyringe';
 import type { TunnelConfig } from '../config/schema.js';
 import { TunnelError } from '../errors.js';
+import { ChildProcessController } from '../process/child-process-controller.js';
+import { SystemdController } from '../process/systemd-controller.js';
 import { NoopLogger } from '../runtime/loggers.js';
 import { SystemClock } from '../runtime/system-clock.js';
 import { SqliteStateStore } from '../state/sqlite-state-store.js';
@@ -32,8 +34,8 @@ function registerSingleton<T>(c: DependencyContainer, token: Token<T>, make: (c:
 
 /**
  * The composition root: one child container per manager, built from config. Registers the
- * embedded defaults (system clock, no-op logger, SQLite state store), then each plugin, then
- * the overrides. Nothing is constructed until it is resolved.
+ * embedded defaults (system clock, no-op logger, SQLite state store, the child-process or
+ * systemd ProcessController per `cloudflared.controller`), then each plugin, then the overrides. Nothing is constructed until it is resolved.
  */
 export function createTunnelManagerContainer(
   config: TunnelConfig,
@@ -46,6 +48,17 @@ export function createTunnelManagerContainer(
   registerSingleton(c, TOKENS.StateStore, () =>
     SqliteStateStore.open({ path: config.database.path, busyTimeoutMs: config.database.busyTimeoutMs }),
   );
+  // cloudflared run by the daemon itself or by systemd; `docker` comes from the Docker plugin,
+  // `none` registers nothing (monitor only).
+  if (config.cloudflared.controller === 'child') {
+    registerSingleton(c, TOKENS.ProcessController, (r) =>
+      ChildProcessController.fromConfig(config, { clock: r.resolve(TOKENS.Clock), logger: r.resolve(TOKENS.Logger) }),
+    );
+  } else if (config.cloudflared.controller === 'systemd') {
+    registerSingleton(c, TOKENS.ProcessController, (r) =>
+      SystemdController.fromConfig(config, { logger: r.resolve(TOKENS.Logger) }),
+    );
+  }
   for (const plugin of options.plugins ?? []) plugin.register(c, config);
   for (const [name, value] of Object.entries(options.overrides ?? {})) {
     c.register(TOKENS[name as TokenName], { useValue: value });
