@@ -50,9 +50,15 @@ describe('dockerPlugin', () => {
     expect((controller as DockerContainerController).container).toBe('edge-tunnel');
     expect(resolvePort(withDocker, 'ProcessController')).toBe(controller);
 
+    // Any other controller is core's (systemd by default): the plugin leaves it alone.
     const withSystemd = createTunnelManagerContainer(config(), { plugins: [dockerPlugin] });
+    expect(resolvePort(withSystemd, 'ProcessController')).not.toBeInstanceOf(DockerContainerController);
+    expect(resolvePort(withSystemd, 'ProcessController').kind).toBe('systemd');
+    const unmanaged = createTunnelManagerContainer(config({ cloudflared: { controller: 'none' } }), {
+      plugins: [dockerPlugin],
+    });
     try {
-      resolvePort(withSystemd, 'ProcessController');
+      resolvePort(unmanaged, 'ProcessController');
       throw new Error('expected CONFIG_INVALID');
     } catch (error) {
       expect(isTunnelError(error, 'CONFIG_INVALID')).toBe(true);
