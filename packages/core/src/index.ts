@@ -13,6 +13,14 @@ export {
   parseConfig,
 } from './config/load.js';
 export { configSchema, type TunnelConfig, type TunnelConfigInput } from './config/schema.js';
+// --- dependency injection ---
+export {
+  type ContainerOptions,
+  createTunnelManagerContainer,
+  type ProviderPlugin,
+  resolvePort,
+} from './di/container.js';
+export { asInjectionToken, TOKENS, type Token, type TokenName, type TokenType } from './di/tokens.js';
 // --- domain ---
 export { Actor, ADMIN_OWNER, PROJECT_NAME_PATTERN, parseProjectName } from './domain/actor.js';
 export type { AuditEntry, AuditQuery, NewAuditEntry } from './domain/audit.js';
@@ -64,6 +72,37 @@ export {
   type TunnelErrorOptions,
   toTunnelError,
 } from './errors.js';
+// --- health, restart, process controllers ---
+export { type BackoffPolicy, backoffDelay, withJitter } from './health/backoff.js';
+export { HealthMonitor, type HealthMonitorOptions } from './health/health-monitor.js';
+export {
+  CLOUDFLARED_KNOWN_METRICS_PORTS,
+  HttpReadinessProbe,
+  type ReadinessProbe,
+  type ReadyResult,
+  type ReadyTarget,
+  type ReplicaReadiness,
+  TunnelReadiness,
+  type TunnelReadinessOptions,
+} from './health/readiness.js';
+export {
+  RestartCoordinator,
+  type RestartCoordinatorMode,
+  type RestartCoordinatorOptions,
+  type RestartRequestInput,
+  type RestartRequestResult,
+} from './health/restart-coordinator.js';
+export {
+  type ConfigRestartRequest,
+  RESTART_AUDIT_ACTION,
+  type RecoveryRequest,
+  RestartManager,
+  type RestartManagerOptions,
+  type RestartManagerState,
+  type RestartOutcome,
+  type RestartTrigger,
+} from './health/restart-manager.js';
+export { createHealthServices, type HealthServices, type HealthServicesOptions } from './health/services.js';
 // --- ingress ---
 export {
   type IngressProblem,
@@ -112,6 +151,12 @@ export type {
   TopologyCache,
 } from './ports/state-store.js';
 export type { SnapshotOptions, Topology } from './ports/topology.js';
+export {
+  ChildProcessController,
+  type ChildProcessControllerOptions,
+} from './process/child-process-controller.js';
+export { defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
+export { SystemdController, type SystemdControllerOptions } from './process/systemd-controller.js';
 // --- runtime helpers ---
 export { JsonLogger, type JsonLoggerOptions, NoopLogger } from './runtime/loggers.js';
 export { redactSecrets, Secret } from './runtime/secret.js';
@@ -119,7 +164,6 @@ export { SystemClock } from './runtime/system-clock.js';
 // --- state store (embedded default) ---
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './state/migrations.js';
 export { SqliteStateStore, type SqliteStateStoreOptions } from './state/sqlite-state-store.js';
-
 // --- topology / target selection ---
 export {
   assertMayTargetContainer,
@@ -141,51 +185,5 @@ export {
   type TargetSelection,
   type TargetSelectorOptions,
 } from './topology/target-selector.js';
-
-// --- dependency injection ---
-export {
-  type ContainerOptions,
-  createTunnelManagerContainer,
-  type ProviderPlugin,
-  resolvePort,
-} from './di/container.js';
-export { asInjectionToken, TOKENS, type Token, type TokenName, type TokenType } from './di/tokens.js';
-// --- health, restart, process controllers ---
-export { type BackoffPolicy, backoffDelay, withJitter } from './health/backoff.js';
-export { HealthMonitor, type HealthMonitorOptions } from './health/health-monitor.js';
-export {
-  CLOUDFLARED_KNOWN_METRICS_PORTS,
-  HttpReadinessProbe,
-  type ReadinessProbe,
-  type ReadyResult,
-  type ReadyTarget,
-  type ReplicaReadiness,
-  TunnelReadiness,
-  type TunnelReadinessOptions,
-} from './health/readiness.js';
-export {
-  RestartCoordinator,
-  type RestartCoordinatorMode,
-  type RestartCoordinatorOptions,
-  type RestartRequestInput,
-  type RestartRequestResult,
-} from './health/restart-coordinator.js';
-export {
-  type ConfigRestartRequest,
-  RESTART_AUDIT_ACTION,
-  type RecoveryRequest,
-  RestartManager,
-  type RestartManagerOptions,
-  type RestartManagerState,
-  type RestartOutcome,
-  type RestartTrigger,
-} from './health/restart-manager.js';
-export { createHealthServices, type HealthServices, type HealthServicesOptions } from './health/services.js';
-export {
-  ChildProcessController,
-  type ChildProcessControllerOptions,
-} from './process/child-process-controller.js';
-export { defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
-export { SystemdController, type SystemdControllerOptions } from './process/systemd-controller.js';
 
 // --- the TunnelManager façade ---

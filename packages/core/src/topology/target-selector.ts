@@ -347,13 +347,35 @@ function publishedPort(
 }
 
 /** A DNS name other containers on `network` resolve to `c`: its name if it is a plain label. */
-function dnsName(c: ContainerInfo, network: ContainerNetwork): string {
-  if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(c.name)) return c.name;
-  const shortId = c.id.slice(0, 12);
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Whether `host` survives as the host of a service URL, for cloudflared (Go's url.Parse) and for
+ * our own validator (WHATWG URL): Docker allows names like `web.1`, but a numeric last label is
+ * read as an IPv4 address by the WHATWG parser, so such a name cannot be written into a rule.
+ */
+function isUrlSafeHost(host: string): boolean {
+  const labels = host.split('.');
   return (
-    network.aliases.find((a) => a !== shortId && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(a)) ??
-    network.aliases.find((a) => a !== shortId) ??
-    c.name
+    labels.every((l) => /^[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?$/.test(l)) &&
+    !/^[0-9]+$/.test(labels[labels.length - 1] ?? '')
+  );
+}
+
+/** The name cloudflared should use for `c` on `network`: the plainest one Docker's DNS resolves. */
+function dnsName(c: ContainerInfo, network: ContainerNetwork): string {
+  if (DNS_LABEL.test(c.name)) return c.name;
+  const shortId = c.id.slice(0, 12);
+  const name =
+    network.aliases.find((a) => a !== shortId && DNS_LABEL.test(a)) ??
+    (isUrlSafeHost(c.name) ? c.name : undefined) ??
+    network.aliases.find((a) => a !== shortId && isUrlSafeHost(a)) ??
+    network.aliases.find((a) => a === shortId);
+  if (name) return name;
+  throw unreachable(
+    `Container ${c.name}'s name is not a DNS name cloudflared can resolve (labels of 1–63 characters, and no all-digit last label, which reads as an IP address).`,
+    `Give it a plain network alias: \`docker network connect --alias ${c.name.replace(/[^a-zA-Z0-9-]/g, '-').toLowerCase()} ${network.networkName} ${c.name}\`, or rename it.`,
+    { container: c.name },
   );
 }
 

@@ -817,7 +817,27 @@ describe('selectTarget: input validation comes first', () => {
       container('cf', { networks: [['edge']] }),
       container(long, { networks: [['edge']], ports: [[80]] }),
     ]);
-    expect(selectTarget(snap, { actor: admin, container: long, port: 80 }).url).toBe(`http://${long}:80`);
+    // Docker accepts the name, but no DNS label is longer than 63: cloudflared could not resolve it.
+    expect(() => selectTarget(snap, { actor: admin, container: long, port: 80 })).toThrowError(
+      expect.objectContaining({ code: 'TARGET_UNREACHABLE', hint: expect.stringContaining('--alias') }),
+    );
+    const aliased = snapshot(inContainer('cf'), [
+      container('cf', { networks: [['edge']] }),
+      container(long, { networks: [['edge', ['svc']]], ports: [[80]] }),
+    ]);
+    expect(selectTarget(aliased, { actor: admin, container: long, port: 80 }).url).toBe('http://svc:80');
+  });
+
+  // Regression: fast-check found `A.0`, a valid Docker name whose numeric last label the WHATWG
+  // URL parser reads as IPv4, so the URL could not be built.
+  it('refuses a container name that reads as an IP address unless an alias can stand in', () => {
+    const snap = snapshot(inContainer('cf'), [
+      container('cf', { networks: [['edge']] }),
+      container('web.1', { networks: [['edge']], ports: [[80]] }),
+    ]);
+    expect(() => selectTarget(snap, { actor: admin, container: 'web.1', port: 80 })).toThrowError(
+      expect.objectContaining({ code: 'TARGET_UNREACHABLE' }),
+    );
   });
 });
 
