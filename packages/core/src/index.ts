@@ -65,9 +65,27 @@ export {
   toTunnelError,
 } from './errors.js';
 // --- ingress ---
+export { parseGoDuration } from './ingress/go-compat.js';
 export {
-  type IngressProblem,
+  CompiledIngress,
+  compileIngressRules,
+  findMatchingRule,
+  type IngressMatch,
+  matchIngressRule,
+} from './ingress/match.js';
+export type { IngressFormat } from './ingress/origin-request.js';
+export {
+  type IngressParseOptions,
+  type ParsedIngressConfig,
+  type ParsedIngressRules,
+  parseIngressConfig,
+  parseIngressRules,
+} from './ingress/parse.js';
+export { formatProblem, type IngressProblem, type IngressProblemCode } from './ingress/problems.js';
+export {
   type IngressValidation,
+  type IngressValidationOptions,
+  isCatchAllRule,
   validateIngressRules,
 } from './ingress/validate.js';
 // --- ports ---
