@@ -65,7 +65,15 @@ export {
   toTunnelError,
 } from './errors.js';
 // --- ingress ---
+export { type ParsedConfigFile, parseConfigFile } from './ingress/config-file.js';
 export { parseGoDuration } from './ingress/go-compat.js';
+export {
+  ABSENT_VERSION,
+  LocalFileIngressStore,
+  type LocalFileIngressStoreHooks,
+  type LocalFileIngressStoreOptions,
+  type LocalIngressWriteOptions,
+} from './ingress/local-file-store.js';
 export {
   CompiledIngress,
   compileIngressRules,

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type DependencyContainer, instanceCachingFactory, container as rootContainer } from 'tsyringe';
 import type { TunnelConfig } from '../config/schema.js';
 import { TunnelError } from '../errors.js';
+import { LocalFileIngressStore } from '../ingress/local-file-store.js';
 import { NoopLogger } from '../runtime/loggers.js';
 import { SystemClock } from '../runtime/system-clock.js';
 import { SqliteStateStore } from '../state/sqlite-state-store.js';
@@ -32,8 +33,9 @@ function registerSingleton<T>(c: DependencyContainer, token: Token<T>, make: (c:
 
 /**
  * The composition root: one child container per manager, built from config. Registers the
- * embedded defaults (system clock, no-op logger, SQLite state store), then each plugin, then
- * the overrides. Nothing is constructed until it is resolved.
+ * embedded defaults (system clock, no-op logger, SQLite state store, and the `config.yml`
+ * ingress store when `ingress.mode` is `local`), then each plugin, then the overrides.
+ * Nothing is constructed until it is resolved.
  */
 export function createTunnelManagerContainer(
   config: TunnelConfig,
@@ -46,6 +48,22 @@ export function createTunnelManagerContainer(
   registerSingleton(c, TOKENS.StateStore, () =>
     SqliteStateStore.open({ path: config.database.path, busyTimeoutMs: config.database.busyTimeoutMs }),
   );
+  if (config.ingress.mode === 'local') {
+    registerSingleton(
+      c,
+      TOKENS.IngressStore,
+      (r) =>
+        new LocalFileIngressStore({
+          path: config.ingress.configPath,
+          backupDir: config.ingress.backupDir,
+          backups: config.ingress.backups,
+          lockStaleMs: config.ingress.lockStaleMs,
+          lockTimeoutMs: config.locks.mutationTimeoutMs,
+          clock: r.resolve(TOKENS.Clock),
+          logger: r.resolve(TOKENS.Logger),
+        }),
+    );
+  }
   for (const plugin of options.plugins ?? []) plugin.register(c, config);
   for (const [name, value] of Object.entries(options.overrides ?? {})) {
     c.register(TOKENS[name as TokenName], { useValue: value });
