@@ -68,6 +68,13 @@ export {
 export { type ParsedConfigFile, parseConfigFile } from './ingress/config-file.js';
 export { parseGoDuration } from './ingress/go-compat.js';
 export {
+  IngressManager,
+  type IngressManagerOptions,
+  type IngressMutationResult,
+  type LockingIngressStore,
+  type ManagedRuleRequest,
+} from './ingress/ingress-manager.js';
+export {
   ABSENT_VERSION,
   LocalFileIngressStore,
   type LocalFileIngressStoreHooks,
@@ -89,6 +96,7 @@ export {
   parseIngressConfig,
   parseIngressRules,
 } from './ingress/parse.js';
+export { findShadowingRule, placementIndex } from './ingress/placement.js';
 export { formatProblem, type IngressProblem, type IngressProblemCode } from './ingress/problems.js';
 export {
   type IngressValidation,
