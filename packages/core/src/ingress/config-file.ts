@@ -19,6 +19,7 @@ import { TunnelError } from '../errors.js';
 import { parseIngressRules } from './parse.js';
 import { type IngressProblem, problem } from './problems.js';
 import { deepFreeze, frozenRule, sameRule, sameValue } from './rules.js';
+import { isValidOwner, MANAGED_SERVICE_PATTERN } from './safety.js';
 import { validateIngressRules } from './validate.js';
 
 /*
@@ -303,8 +304,39 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
   };
 }
 
+/**
+ * Lower-case punycode hostnames whose last label starts with a letter: plain YAML scalars that
+ * no resolver (YAML 1.1 or 1.2) reads as anything but a string — unlike `1.5e3` or `0.0`.
+ */
+const PLAIN_HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Whether a rule is the simple managed kind — canonical hostname, a service from the managed
+ * grammar, an owner fit for a mark, nothing else — whose entry is written from a template.
+ * Every value such a rule can hold is a plain YAML scalar that yaml.v3 and the `yaml` library
+ * read back unchanged (no indicator first, no `: ` or ` #` inside, no line break), which a
+ * property test over the whole grammar checks.
+ */
+export function isTemplateRule(rule: IngressRule): boolean {
+  return (
+    rule.managed !== undefined &&
+    rule.path === undefined &&
+    rule.originRequest === undefined &&
+    isValidOwner(rule.managed.owner) &&
+    typeof rule.hostname === 'string' &&
+    rule.hostname.length <= 253 &&
+    PLAIN_HOSTNAME.test(rule.hostname) &&
+    MANAGED_SERVICE_PATTERN.test(rule.service)
+  );
+}
+
 /** Renders one rule as list-entry lines at `dashColumn`; a managed rule's owner mark ends its first line. */
 export function renderRuleEntry(rule: IngressRule, dashColumn: number, newline: string): string {
+  const pad = ' '.repeat(dashColumn);
+  if (isTemplateRule(rule)) {
+    const mark = formatOwnerMark(rule.managed?.owner ?? '');
+    return `${pad}- hostname: ${rule.hostname} # ${mark}${newline}${pad}  service: ${rule.service}${newline}`;
+  }
   const body: Record<string, unknown> = {};
   if (rule.hostname) body.hostname = rule.hostname;
   if (rule.path) body.path = rule.path;
@@ -318,7 +350,6 @@ export function renderRuleEntry(rule: IngressRule, dashColumn: number, newline: 
   }
   const lines = doc.toString({ lineWidth: 0, indent: 2, indentSeq: true }).split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  const pad = ' '.repeat(dashColumn);
   return lines.map((line) => (line === '' ? line : pad + line)).join(newline) + newline;
 }
 
@@ -528,7 +559,8 @@ export function rewriteIngress(
     const next = splice(file, layout, desired, checkNewRule);
     const validation = validate();
     for (const { entry, rule } of next.fresh) {
-      if (!entryReadsBack(entry, rule, layout.newline)) {
+      // Template entries are safe by construction (see isTemplateRule); the rest are re-read.
+      if (!isTemplateRule(rule) && !entryReadsBack(entry, rule, layout.newline)) {
         throw invalidRewrite(
           `The rule for ${JSON.stringify(rule.hostname ?? rule.service)} cannot be written as YAML that reads back unchanged.`,
         );

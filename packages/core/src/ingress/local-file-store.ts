@@ -178,6 +178,9 @@ export class LocalFileIngressStore implements IngressStore {
   #cache: { version: string; file: ParsedConfigFile } | null = null;
   #backupDirReady = false;
   #pruning: Promise<void> = Promise.resolve();
+  #nextTempSweep = Number.NEGATIVE_INFINITY;
+  /** The stamp and sequence number of this store's last backup. */
+  #lastBackup = { stamp: '', seq: -1 };
 
   constructor(options: LocalFileIngressStoreOptions) {
     this.path = resolve(options.path);
@@ -270,7 +273,11 @@ export class LocalFileIngressStore implements IngressStore {
     if (current.text !== null && next.text === current.text) return this.#snapshot(current.file, current.version);
     const bytes = Buffer.from(next.text, 'utf8');
     const version = hashOf(bytes);
-    await this.#removeStaleTemps(current.realPath);
+    if (this.#clock.now() >= this.#nextTempSweep) {
+      // Orphans only appear after a crash: look once at start, then every minute at most.
+      this.#nextTempSweep = this.#clock.now() + 60_000;
+      await this.#removeStaleTemps(current.realPath);
+    }
     if (current.text !== null) await this.#backup(current);
     await this.#atomicWrite(current, bytes, assertHeld);
     this.#cache = { version, file: next };
@@ -378,7 +385,7 @@ export class LocalFileIngressStore implements IngressStore {
     let bytes: Buffer;
     let info: { mode: number; uid: number; gid: number };
     try {
-      realPath = realpathSync(this.path);
+      realPath = realpathSync.native(this.path);
       bytes = readFileSync(realPath);
       info = statSync(realPath);
     } catch (error) {
@@ -484,12 +491,10 @@ export class LocalFileIngressStore implements IngressStore {
       }
       const stamp = stampOf(this.#clock.now());
       const ruleCount = current.file.errors.length > 0 ? 0 : current.file.rules.length;
-      // Backups made in the same millisecond are ordered by a sequence number after the stamp.
-      const sameStamp = readdirSync(this.#backupDir)
-        .map((name) => BACKUP_NAME.exec(name)?.groups)
-        .filter((g) => g?.stamp === stamp)
-        .map((g) => Number(g?.seq ?? 0));
-      for (let seq = sameStamp.length === 0 ? 0 : Math.max(...sameStamp) + 1; ; seq++) {
+      // Backups this store makes within one millisecond get increasing sequence numbers (two
+      // processes backing up in the same millisecond are not ordered between themselves).
+      let seq = this.#lastBackup.stamp === stamp ? this.#lastBackup.seq + 1 : 0;
+      for (; ; seq++) {
         const name = `${basename(this.path)}.${stamp}${seq > 0 ? `-${seq}` : ''}.r${ruleCount}.${current.version}.bak`;
         const target = join(this.#backupDir, name);
         try {
@@ -500,6 +505,7 @@ export class LocalFileIngressStore implements IngressStore {
           if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw error;
           copyFileSync(current.realPath, target, constants.COPYFILE_EXCL);
         }
+        this.#lastBackup = { stamp, seq };
         break;
       }
     } catch (error) {

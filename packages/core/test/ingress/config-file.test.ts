@@ -1,7 +1,15 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type IngressRule, isTunnelError, parseConfigFile } from '../../src/index.js';
-import { rewriteIngress } from '../../src/ingress/config-file.js';
+import {
+  ADMIN_OWNER,
+  type IngressRule,
+  isTunnelError,
+  PROJECT_NAME_PATTERN,
+  parseConfigFile,
+} from '../../src/index.js';
+import { isTemplateRule, renderRuleEntry, rewriteIngress } from '../../src/ingress/config-file.js';
+import { MANAGED_SERVICE_PATTERN } from '../../src/ingress/safety.js';
 
 const HAND = `# cloudflared configuration — hand-written
 tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef   # the tunnel id
@@ -205,5 +213,51 @@ describe('rewriteIngress', () => {
     const tricky: IngressRule = { hostname: 'q.example.com', path: '^/a: b # c {d} "e" \'f\'', service: 'http://h:1' };
     const next = rewriteIngress(file, [tricky, ...file.rules]);
     expect(parseConfigFile(next.text).rules).toEqual([tricky, ...file.rules]);
+  });
+});
+
+describe('the template for managed entries', () => {
+  const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/);
+  const tld = fc.oneof(
+    { weight: 4, arbitrary: fc.stringMatching(/^[a-z](?:[a-z0-9-]{0,8}[a-z0-9])?$/) },
+    { weight: 1, arbitrary: label },
+  );
+  const hostname = fc
+    .tuple(fc.array(label, { minLength: 1, maxLength: 4 }), tld)
+    .map(([labels, last]) => [...labels, last].join('.'));
+  const service = fc.stringMatching(MANAGED_SERVICE_PATTERN).filter((s) => s.length < 300);
+  const owner = fc.oneof(fc.stringMatching(PROJECT_NAME_PATTERN), fc.constant(ADMIN_OWNER));
+
+  it('renders every managed rule as YAML that reads back unchanged (template or not)', () => {
+    let templated = 0;
+    fc.assert(
+      fc.property(hostname, service, owner, fc.nat(8), fc.boolean(), (h, s, o, dash, crlf) => {
+        const rule: IngressRule = { hostname: h, service: s, managed: { owner: o } };
+        if (isTemplateRule(rule)) templated += 1;
+        const newline = crlf ? '\r\n' : '\n';
+        const text = `ingress:${newline}${renderRuleEntry(rule, dash, newline)}`;
+        // As the yaml library decodes it (strings stay strings: `0.0` or `1.5e3` must be quoted)…
+        expect(parse(text)).toEqual({ ingress: [{ hostname: h, service: s }] });
+        // …and as the store reads it back, owner mark included.
+        const file = parseConfigFile(text, { validate: false });
+        expect(file.errors).toEqual([]);
+        expect(file.rules).toEqual([rule]);
+        expect(file.layout?.ends[0]).toBe(text.length);
+      }),
+      { numRuns: 1_000 },
+    );
+    // Most go through the template; the rest exercise the YAML library's quoting.
+    expect(templated).toBeGreaterThan(600);
+    expect(templated).toBeLessThan(1_000);
+  });
+
+  it('leaves number-like hostnames to the YAML library, which quotes them', () => {
+    for (const h of ['0.0', '1.5e3', '10.20']) {
+      const rule: IngressRule = { hostname: h, service: 'http://a:1', managed: { owner: 'alpha' } };
+      expect(isTemplateRule(rule)).toBe(false);
+      expect(renderRuleEntry(rule, 2, '\n')).toBe(
+        `  - hostname: "${h}" # tunnel-manager:alpha\n    service: http://a:1\n`,
+      );
+    }
   });
 });
