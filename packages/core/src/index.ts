@@ -104,9 +104,43 @@ export {
 } from './health/restart-manager.js';
 export { createHealthServices, type HealthServices, type HealthServicesOptions } from './health/services.js';
 // --- ingress ---
+export { type ParsedConfigFile, parseConfigFile } from './ingress/config-file.js';
+export { parseGoDuration } from './ingress/go-compat.js';
 export {
-  type IngressProblem,
+  IngressManager,
+  type IngressManagerOptions,
+  type IngressMutationResult,
+  type LockingIngressStore,
+  type ManagedRuleRequest,
+} from './ingress/ingress-manager.js';
+export {
+  ABSENT_VERSION,
+  LocalFileIngressStore,
+  type LocalFileIngressStoreHooks,
+  type LocalFileIngressStoreOptions,
+  type LocalIngressWriteOptions,
+} from './ingress/local-file-store.js';
+export {
+  CompiledIngress,
+  compileIngressRules,
+  findMatchingRule,
+  type IngressMatch,
+  matchIngressRule,
+} from './ingress/match.js';
+export type { IngressFormat } from './ingress/origin-request.js';
+export {
+  type IngressParseOptions,
+  type ParsedIngressConfig,
+  type ParsedIngressRules,
+  parseIngressConfig,
+  parseIngressRules,
+} from './ingress/parse.js';
+export { findShadowingRule, placementIndex } from './ingress/placement.js';
+export { formatProblem, type IngressProblem, type IngressProblemCode } from './ingress/problems.js';
+export {
   type IngressValidation,
+  type IngressValidationOptions,
+  isCatchAllRule,
   validateIngressRules,
 } from './ingress/validate.js';
 // --- ports ---

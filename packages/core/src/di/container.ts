@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type DependencyContainer, instanceCachingFactory, container as rootContainer } from 'tsyringe';
 import type { TunnelConfig } from '../config/schema.js';
 import { TunnelError } from '../errors.js';
+import { LocalFileIngressStore } from '../ingress/local-file-store.js';
 import { ChildProcessController } from '../process/child-process-controller.js';
 import { SystemdController } from '../process/systemd-controller.js';
 import { NoopLogger } from '../runtime/loggers.js';
@@ -34,8 +35,10 @@ function registerSingleton<T>(c: DependencyContainer, token: Token<T>, make: (c:
 
 /**
  * The composition root: one child container per manager, built from config. Registers the
- * embedded defaults (system clock, no-op logger, SQLite state store, the child-process or
- * systemd ProcessController per `cloudflared.controller`), then each plugin, then the overrides. Nothing is constructed until it is resolved.
+ * embedded defaults (system clock, no-op logger, SQLite state store, the `config.yml` ingress
+ * store when `ingress.mode` is `local`, the child-process or systemd ProcessController per
+ * `cloudflared.controller`), then each plugin, then the overrides. Nothing is constructed until
+ * it is resolved.
  */
 export function createTunnelManagerContainer(
   config: TunnelConfig,
@@ -48,6 +51,22 @@ export function createTunnelManagerContainer(
   registerSingleton(c, TOKENS.StateStore, () =>
     SqliteStateStore.open({ path: config.database.path, busyTimeoutMs: config.database.busyTimeoutMs }),
   );
+  if (config.ingress.mode === 'local') {
+    registerSingleton(
+      c,
+      TOKENS.IngressStore,
+      (r) =>
+        new LocalFileIngressStore({
+          path: config.ingress.configPath,
+          backupDir: config.ingress.backupDir,
+          backups: config.ingress.backups,
+          lockStaleMs: config.ingress.lockStaleMs,
+          lockTimeoutMs: config.locks.mutationTimeoutMs,
+          clock: r.resolve(TOKENS.Clock),
+          logger: r.resolve(TOKENS.Logger),
+        }),
+    );
+  }
   // cloudflared run by the daemon itself or by systemd; `docker` comes from the Docker plugin,
   // `none` registers nothing (monitor only).
   if (config.cloudflared.controller === 'child') {

@@ -1,0 +1,231 @@
+import { Hostname } from '../domain/hostname.js';
+import type { IngressRule } from '../domain/ingress.js';
+import { isTunnelError, TunnelError } from '../errors.js';
+import type { Clock } from '../ports/clock.js';
+import type { IngressSnapshot, IngressStore } from '../ports/ingress-store.js';
+import type { Logger } from '../ports/logger.js';
+import { compileIngressRules, type IngressMatch } from './match.js';
+import {
+  findPartialShadows,
+  findShadowingRule,
+  placementIndex,
+  servesHostnameExactly,
+  shadowedError,
+} from './placement.js';
+import { describeRule } from './rules.js';
+import { assertWritableRule } from './safety.js';
+
+/** A managed rule as the CNAME pipeline asks for it. */
+export interface ManagedRuleRequest {
+  /** Any form `Hostname.parse` accepts; written as lower-case punycode. No wildcards. */
+  readonly hostname: string;
+  /** `scheme://host:port`, `http_status:NNN` or `unix:/path`. */
+  readonly service: string;
+  /** A project name, or `@admin`. */
+  readonly owner: string;
+}
+
+export interface IngressMutationResult {
+  /** False when the rules already were as asked (nothing written). */
+  readonly changed: boolean;
+  /** The store's version after the call. */
+  readonly version: string;
+  /** The rule's number (from 1, as cloudflared's validation counts) after an upsert. */
+  readonly ruleNumber?: number;
+  /** E.g. earlier rules with a path filter that take some of the hostname's paths. */
+  readonly warnings: readonly string[];
+}
+
+export interface IngressManagerOptions {
+  /** Attempts of a read-change-write cycle before a `CONCURRENT_CHANGE` is given up. @default 8 */
+  readonly maxAttempts?: number;
+}
+
+/** A store that can run a read-change-write cycle under its own lock (the local file store can). */
+export interface LockingIngressStore extends IngressStore {
+  update(change: (snapshot: IngressSnapshot) => readonly IngressRule[] | null): Promise<{
+    snapshot: IngressSnapshot;
+    changed: boolean;
+  }>;
+}
+
+const canLock = (store: IngressStore): store is LockingIngressStore =>
+  typeof (store as Partial<LockingIngressStore>).update === 'function';
+
+interface Plan {
+  readonly rules: readonly IngressRule[] | null;
+  readonly ruleIndex?: number;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * The ingress rules the manager owns, on top of an {@link IngressStore}: adds, updates and
+ * removes managed rules by hostname without touching anyone else's, places new rules where
+ * nothing shadows them, and re-applies its change when another writer got there first.
+ */
+export class IngressManager {
+  readonly #maxAttempts: number;
+  readonly #logger: Logger;
+
+  constructor(
+    private readonly store: IngressStore,
+    private readonly clock: Clock,
+    logger: Logger,
+    options: IngressManagerOptions = {},
+  ) {
+    this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);
+    this.#logger = logger.child({ component: 'ingress-manager' });
+  }
+
+  read(): Promise<IngressSnapshot> {
+    return this.store.read();
+  }
+
+  /** The rule that serves `url` now, numbered from 0 as `cloudflared tunnel ingress rule` prints it. */
+  async ruleFor(url: string): Promise<IngressMatch & { readonly version: string }> {
+    const snapshot = await this.store.read();
+    return { ...compileIngressRules(snapshot.rules).matchUrl(url), version: snapshot.version };
+  }
+
+  /**
+   * Makes `hostname` route to `service` through a rule owned by `owner`: updates the owner's
+   * rule in place, or inserts a new one after the exact-hostname rules and before any wildcard
+   * rule and the catch-all. Refuses with `HOSTNAME_TAKEN` when a rule the manager did not write,
+   * or another owner's rule, is written for the hostname, and with `INGRESS_INVALID` (naming
+   * the rule) when an earlier rule would take all of the hostname's requests.
+   */
+  async upsertManagedRule(request: ManagedRuleRequest): Promise<IngressMutationResult> {
+    const hostname = Hostname.parse(request.hostname).value;
+    const rule: IngressRule = { hostname, service: request.service, managed: { owner: request.owner } };
+    assertWritableRule(rule, 1);
+    const result = await this.#mutate((rules) => planUpsert(rules, rule));
+    if (result.changed)
+      this.#logger.info('managed ingress rule written', { hostname, owner: request.owner, service: request.service });
+    return result;
+  }
+
+  /**
+   * Removes the managed rule(s) for `hostname`. A hostname without a managed rule is a no-op; a
+   * rule the manager did not write is never removed. With `owner`, refuses with `NOT_OWNER`
+   * when the rule belongs to someone else.
+   */
+  async removeManagedRule(hostname: string, options: { readonly owner?: string } = {}): Promise<IngressMutationResult> {
+    const name = Hostname.parse(hostname).value;
+    const result = await this.#mutate((rules) => planRemove(rules, name, options.owner));
+    if (result.changed) this.#logger.info('managed ingress rule removed', { hostname: name });
+    return result;
+  }
+
+  async #mutate(plan: (rules: readonly IngressRule[]) => Plan): Promise<IngressMutationResult> {
+    const done = (snapshot: IngressSnapshot, changed: boolean, p: Plan): IngressMutationResult => ({
+      changed,
+      version: snapshot.version,
+      warnings: p.warnings,
+      ...(p.ruleIndex === undefined ? {} : { ruleNumber: p.ruleIndex + 1 }),
+    });
+    if (canLock(this.store)) {
+      let last: Plan = { rules: null, warnings: [] };
+      const { snapshot, changed } = await this.store.update((current) => {
+        last = plan(current.rules);
+        return last.rules;
+      });
+      return done(snapshot, changed, last);
+    }
+    for (let attempt = 1; ; attempt++) {
+      const snapshot = await this.store.read();
+      const p = plan(snapshot.rules);
+      if (p.rules === null) return done(snapshot, false, p);
+      try {
+        return done(await this.store.write(p.rules, snapshot.version), true, p);
+      } catch (error) {
+        if (!isTunnelError(error, 'CONCURRENT_CHANGE') || attempt >= this.#maxAttempts) throw error;
+        this.#logger.debug('ingress changed under us; re-applying', { attempt });
+        // The first retry is immediate; later ones back off with jitter so racing writers spread out.
+        if (attempt > 1) await this.clock.sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
+      }
+    }
+  }
+}
+
+function indexesWhere(rules: readonly IngressRule[], test: (rule: IngressRule) => boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < rules.length; i++) if (test(rules[i] as IngressRule)) out.push(i);
+  return out;
+}
+
+function takenError(rules: readonly IngressRule[], index: number, hostname: string): TunnelError {
+  const holder = rules[index] as IngressRule;
+  const byOwner = holder.managed
+    ? `the manager's rule owned by ${holder.managed.owner}`
+    : 'a rule the manager did not write';
+  return new TunnelError(
+    'HOSTNAME_TAKEN',
+    `${hostname} is already routed by ${byOwner}: ${describeRule(holder, index)}.`,
+    {
+      hint: holder.managed
+        ? 'Pick another hostname, or ask its owner (or an admin) to release it.'
+        : 'Pick another hostname, or ask the operator to remove the hand-written rule (or adopt it explicitly).',
+      details: { hostname, ruleNumber: index + 1, owner: holder.managed?.owner ?? null },
+    },
+  );
+}
+
+function partialWarnings(rules: readonly IngressRule[], index: number, hostname: string): string[] {
+  return findPartialShadows(rules, index, hostname).map(
+    (j) =>
+      `${describeRule(rules[j] as IngressRule, j)} comes first and takes the requests for ${hostname} whose path it matches.`,
+  );
+}
+
+/** The rules after upserting `rule` (null: already so), per the placement policy. */
+export function planUpsert(rules: readonly IngressRule[], rule: IngressRule): Plan {
+  const hostname = rule.hostname ?? '';
+  const owner = rule.managed?.owner;
+  const holders = indexesWhere(rules, (r) => servesHostnameExactly(r, hostname));
+  const foreign = holders.find((i) => (rules[i] as IngressRule).managed?.owner !== owner);
+  if (foreign !== undefined) throw takenError(rules, foreign, hostname);
+  const [own, ...duplicates] = holders;
+  if (own !== undefined) {
+    const shadow = findShadowingRule(rules, own, hostname);
+    if (shadow !== null) throw shadowedError(rules, shadow, hostname);
+    const current = rules[own] as IngressRule;
+    const unchanged =
+      duplicates.length === 0 &&
+      current.hostname === hostname &&
+      current.service === rule.service &&
+      !current.path &&
+      current.originRequest === undefined;
+    const warnings = partialWarnings(rules, own, hostname);
+    if (unchanged) return { rules: null, ruleIndex: own, warnings };
+    const next = rules.map((r, i) => (i === own ? rule : r)).filter((_, i) => !duplicates.includes(i));
+    return { rules: next, ruleIndex: own, warnings };
+  }
+  const index = placementIndex(rules);
+  const shadow = findShadowingRule(rules, index, hostname);
+  if (shadow !== null) throw shadowedError(rules, shadow, hostname);
+  return {
+    rules: [...rules.slice(0, index), rule, ...rules.slice(index)],
+    ruleIndex: index,
+    warnings: partialWarnings(rules, index, hostname),
+  };
+}
+
+/** The rules without the managed rules for `hostname` (null: there are none). */
+export function planRemove(rules: readonly IngressRule[], hostname: string, owner?: string): Plan {
+  const mine = indexesWhere(rules, (r) => r.managed !== undefined && servesHostnameExactly(r, hostname));
+  if (mine.length === 0) return { rules: null, warnings: [] };
+  const foreign =
+    owner === undefined ? undefined : mine.find((i) => (rules[i] as IngressRule).managed?.owner !== owner);
+  if (foreign !== undefined) {
+    const holder = rules[foreign] as IngressRule;
+    throw new TunnelError(
+      'NOT_OWNER',
+      `${hostname} is routed by a rule owned by ${holder.managed?.owner}, not ${owner}.`,
+      {
+        hint: 'Only the owner (or an admin) can remove it.',
+        details: { hostname, ruleNumber: foreign + 1, owner: holder.managed?.owner ?? null },
+      },
+    );
+  }
+  return { rules: rules.filter((_, i) => !mine.includes(i)), warnings: [] };
+}
