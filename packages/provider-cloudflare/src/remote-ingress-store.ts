@@ -123,7 +123,7 @@ export class RemoteIngressStore implements IngressStore {
   }
 
   async #write(rules: readonly IngressRule[], expectedVersion: string): Promise<IngressSnapshot> {
-    const { errors } = validateIngressRules(rules);
+    const { errors } = validateIngressRules(rules, { format: 'json' });
     if (errors.length > 0) {
       throw new TunnelError(
         'INGRESS_INVALID',
@@ -248,7 +248,7 @@ export class RemoteIngressStore implements IngressStore {
         `Tunnel ${this.#options.tunnelId} has no remote ingress rules yet (configuration version ${remote.version}).`,
       );
     } else if (checkStored) {
-      const { errors, warnings: found } = validateIngressRules(rules);
+      const { errors, warnings: found } = validateIngressRules(rules, { format: 'json' });
       if (errors.length > 0) {
         throw new TunnelError(
           'INGRESS_INVALID',

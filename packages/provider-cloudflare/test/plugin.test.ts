@@ -7,7 +7,6 @@ import {
   JsonLogger,
   parseConfig,
   resolvePort,
-  TOKENS,
   type TunnelConfigInput,
 } from '@tunnel/core';
 import { type CloudflareEmulator, ManualClock } from '@tunnel/testkit';
@@ -52,7 +51,9 @@ describe('cloudflarePlugin', () => {
     const status = resolvePort(c, 'TunnelStatusSource');
     expect(status).toBeInstanceOf(CloudflareTunnelStatus);
     expect(await status.getTunnel()).toMatchObject({ id: TUNNEL, status: 'healthy', activeConnections: 4 });
-    expect(c.isRegistered(TOKENS.IngressStore, true)).toBe(false);
+    // Local mode: the IngressStore is core's config.yml store, not the remote one.
+    expect(resolvePort(c, 'IngressStore')).not.toBeInstanceOf(RemoteIngressStore);
+    expect(resolvePort(c, 'IngressStore').capabilities.requiresRestart).toBe(true);
   });
 
   it('registers the remote ingress store in remote mode, keeping marks under dataDir', async () => {

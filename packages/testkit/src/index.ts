@@ -35,15 +35,6 @@ export {
   type ZonePlan,
   type ZoneState,
 } from './cloudflare-emulator/index.js';
-export { ManualClock } from './manual-clock.js';
-export { InMemoryDnsProvider, type SeedRecord } from './memory/in-memory-dns-provider.js';
-export { InMemoryIngressStore } from './memory/in-memory-ingress-store.js';
-export {
-  InMemoryProcessController,
-  type InMemoryProcessControllerOptions,
-} from './memory/in-memory-process-controller.js';
-export { emptyTopologySnapshot, InMemoryTopology } from './memory/in-memory-topology.js';
-
 // --- simulated cloudflared ---
 export { parseSimCommand, type SimCommand, UsageError as SimUsageError } from './cloudflared-sim/args.js';
 export { loadSimConfig, type SimConfig, SimConfigError } from './cloudflared-sim/config.js';
@@ -65,3 +56,11 @@ export {
   type StartSimOptions,
   startCloudflaredSim,
 } from './cloudflared-sim/spawn.js';
+export { ManualClock } from './manual-clock.js';
+export { InMemoryDnsProvider, type SeedRecord } from './memory/in-memory-dns-provider.js';
+export { InMemoryIngressStore } from './memory/in-memory-ingress-store.js';
+export {
+  InMemoryProcessController,
+  type InMemoryProcessControllerOptions,
+} from './memory/in-memory-process-controller.js';
+export { emptyTopologySnapshot, InMemoryTopology } from './memory/in-memory-topology.js';

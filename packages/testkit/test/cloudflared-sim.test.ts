@@ -213,7 +213,7 @@ describe('simulated cloudflared: configuration checked on start', () => {
     [
       'a catch-all that is not last',
       `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n  - hostname: a.example.com\n    service: http://localhost:1\n`,
-      /ERR Couldn't start tunnel error=".*Rule #1 is matching all URLs/,
+      /ERR Couldn't start tunnel error="Rule #1 is matching the hostname '', but this will match every hostname/,
     ],
     [
       'a last rule with a hostname',

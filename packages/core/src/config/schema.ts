@@ -42,7 +42,9 @@ const cloudflareSchema = z
       .optional()
       .describe('The tunnel id (UUID); CNAMEs point at `<tunnelId>.cfargotunnel.com`.'),
     baseUrl: z.url().optional().describe('API base URL. Set only for the emulator/sandbox; defaults to the real API.'),
-    maxRetries: int(0, 10).default(2).describe('SDK retries on connection errors, 429 and 5xx.'),
+    maxRetries: int(0, 10)
+      .default(2)
+      .describe('Retries of idempotent reads on connection errors and 5xx (429s wait for the request budget instead).'),
     timeoutMs: ms(100, 300_000).default(30_000).describe('Timeout of one API request.'),
     requestsPerFiveMinutes: int(1, 1200)
       .default(1000)

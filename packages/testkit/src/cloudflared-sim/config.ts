@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type IngressRule, validateIngressRules } from '@tunnel/core';
+import { parseIngressConfig } from '@tunnel/core';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 
 /** The part of a cloudflared `config.yml` the simulation acts on. */
@@ -127,17 +127,10 @@ export function loadSimConfig(path: string | null, opts: { tunnelFromArgs: strin
   }
   const warnings: string[] = [];
   if (rawRules.length > 0) {
-    const rules: IngressRule[] = rawRules.map((raw) => {
-      const rule: Record<string, unknown> = {};
-      for (const key of ['hostname', 'path', 'service']) {
-        if (raw[key] !== undefined && raw[key] !== null) rule[key] = String(raw[key]);
-      }
-      if (raw.originRequest && typeof raw.originRequest === 'object') rule.originRequest = raw.originRequest;
-      return rule as unknown as IngressRule;
-    });
-    const result = validateIngressRules(rules);
+    // cloudflared's own decoding and validation (YAML durations, top-level originRequest).
+    const result = parseIngressConfig(data, { format: 'yaml' });
     const problem = result.errors[0];
-    if (problem) throw new SimConfigError(problem.message, 'start');
+    if (problem) throw new SimConfigError(problem.cloudflared ?? problem.message, 'start');
     for (const w of result.warnings) warnings.push(w.message);
   }
   // The tunnel named on the command line wins over the file's `tunnel:`, as in cloudflared.

@@ -37,7 +37,8 @@ export function runCloudflaredSim(argv: readonly string[]): void {
   if (command.action === 'ingress-validate') {
     process.stdout.write(`Validating rules from ${config.path ?? 'the default config'}\n`);
     if (!config.hasIngressRules) {
-      const empty = validateIngressRules([]).errors[0]?.message ?? 'The config file does not contain any ingress rules';
+      const empty =
+        validateIngressRules([]).errors[0]?.cloudflared ?? 'The config file does not contain any ingress rules';
       process.stderr.write(`Validation failed: ${empty}\n`);
       process.exit(1);
     }
