@@ -1,9 +1,12 @@
 import {
+  Actor,
+  createTunnelManager,
   createTunnelManagerContainer,
   type IngressStore,
   resolvePort,
   type StateStore,
   type TunnelConfig,
+  type TunnelManager,
 } from '@tunnel/core';
 import type { CommandContext } from '../context.js';
 import { loadProviderPlugins } from '../plugins.js';
@@ -39,3 +42,25 @@ export async function openIngressStore(
   const { container } = await commandContainer(cx, config.ingress.mode === 'remote' ? 'cloudflare' : 'none');
   return { config, container, ingress: resolvePort(container, 'IngressStore') };
 }
+
+/**
+ * What a command needs from the providers: `store` (the database and the ingress store only —
+ * no provider SDK is loaded unless the ingress is remote), `dns` (Cloudflare too), `all`
+ * (Cloudflare and, when enabled, Docker for target selection).
+ */
+export type ManagerNeeds = 'store' | 'dns' | 'all';
+
+/** The TunnelManager for a command (client mode: restarts are queued for the daemon); closed when it ends. */
+export async function openManager(cx: CommandContext, needs: ManagerNeeds): Promise<TunnelManager> {
+  const config = await cx.config();
+  const plugins =
+    needs === 'store' && config.ingress.mode === 'local'
+      ? []
+      : await loadProviderPlugins(config, { docker: needs === 'all' });
+  const manager = createTunnelManager(config, { plugins, overrides: { Logger: await cx.logger() } });
+  cx.defer(() => manager.close());
+  return manager;
+}
+
+/** The CLI acts as the operator: admin, or a project's admin-made route with `--project`. */
+export const operator = (): Actor => Actor.admin();

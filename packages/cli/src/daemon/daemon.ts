@@ -1,20 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  Actor,
   type Clock,
-  createHealthServices,
-  createTunnelManagerContainer,
+  createTunnelManager,
   type HealthServices,
-  type IngressStore,
   type Logger,
   type ProcessController,
   type ProviderPlugin,
+  type ReconcileChangeKind,
   resolvePort,
   type StateStore,
   TOKENS,
   type TunnelConfig,
   TunnelError,
-  type TunnelStatusSource,
+  type TunnelManager,
 } from '@tunnel/core';
 import lockfile from 'proper-lockfile';
 import { loadProviderPlugins } from '../plugins.js';
@@ -23,12 +23,22 @@ import { AuditTail, DaemonMetrics } from './metrics.js';
 import { PeriodicJob } from './periodic.js';
 
 const DAY_MS = 86_400_000;
+const RECONCILE_KINDS: readonly ReconcileChangeKind[] = [
+  'create_dns',
+  'delete_dns',
+  'relink',
+  'add_rule',
+  'update_rule',
+  'remove_rule',
+];
 
 export interface DaemonOptions {
   readonly config: TunnelConfig;
   readonly logger: Logger;
   /** @default the CLI's (Cloudflare, and Docker when enabled), metered */
   readonly plugins?: readonly ProviderPlugin[];
+  /** More routes on the daemon's HTTP server (e.g. the MCP endpoint), by path. */
+  readonly routes?: (daemon: Daemon) => Promise<ReadonlyMap<string, RouteHandler>>;
 }
 
 /** What `GET /healthz` answers. */
@@ -38,31 +48,22 @@ export interface DaemonHealthz {
   readonly tunnel: { status: string; lastCheckAt: string | null; detail: string | null };
 }
 
-type Container = ReturnType<typeof createTunnelManagerContainer>;
-
-function optionalPort<T>(container: Container, token: symbol, build: () => T, logger: Logger, what: string): T | null {
-  if (!container.isRegistered(token as never, true)) return null;
-  try {
-    return build();
-  } catch (error) {
-    logger.warn(`${what} is not available; continuing without it`, { error });
-    return null;
-  }
-}
-
 /**
- * The long-running job (`tunnel daemon`): holds the one-daemon-per-data-dir lock, starts (or
- * adopts) a cloudflared it supervises, runs the health monitor and restart manager, collects
- * the restart requests other processes queue, prunes the audit log, and serves `/healthz`,
- * `/metrics` (and the MCP endpoint) over HTTP. `stop()` is the clean shutdown: it waits for
- * the work in flight and leaves cloudflared running unless it is a child configured to stop.
+ * The long-running job (`tunnel daemon`): holds the one-daemon-per-data-dir lock, builds the
+ * TunnelManager in daemon mode, starts (or adopts) a cloudflared it supervises, recovers what a
+ * crash left half-done, runs the health monitor and restart manager, collects the restart
+ * requests other processes queue, refreshes the zones, plans a reconciliation periodically
+ * (alerts in the log; applied only with `reconcile.autoApply`), prunes the audit log, and serves
+ * `/healthz`, `/metrics` and the MCP endpoint over HTTP. `stop()` is the clean shutdown: it
+ * waits for the work in flight and leaves cloudflared running unless it is a child configured
+ * to stop with the daemon.
  */
 export class Daemon {
   readonly config: TunnelConfig;
   readonly logger: Logger;
   readonly metrics: DaemonMetrics;
+  readonly manager: TunnelManager;
   readonly store: StateStore;
-  readonly container: Container;
   readonly health: HealthServices;
   readonly controller: ProcessController | null;
   readonly clock: Clock;
@@ -76,23 +77,24 @@ export class Daemon {
     config: TunnelConfig;
     logger: Logger;
     metrics: DaemonMetrics;
-    store: StateStore;
-    container: Container;
-    health: HealthServices;
-    controller: ProcessController | null;
-    clock: Clock;
+    manager: TunnelManager;
     releaseLock: () => Promise<void>;
   }) {
     this.config = parts.config;
     this.logger = parts.logger;
     this.metrics = parts.metrics;
-    this.store = parts.store;
-    this.container = parts.container;
-    this.health = parts.health;
-    this.controller = parts.controller;
-    this.clock = parts.clock;
+    this.manager = parts.manager;
+    const container = parts.manager.container;
+    const health = parts.manager.health;
+    if (!container || !health) throw new Error('the TunnelManager was not built by createTunnelManager');
+    this.store = resolvePort(container, 'StateStore');
+    this.clock = resolvePort(container, 'Clock');
+    this.health = health;
+    this.controller = container.isRegistered(TOKENS.ProcessController, true)
+      ? resolvePort(container, 'ProcessController')
+      : null;
     this.#releaseLock = parts.releaseLock;
-    this.startedAt = parts.clock.now();
+    this.startedAt = this.clock.now();
   }
 
   /** The HTTP endpoint, once started. */
@@ -102,10 +104,10 @@ export class Daemon {
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
-    const { config } = options;
-    const logger = options.logger;
+    const { config, logger } = options;
     const releaseLock = await takeDaemonLock(config);
     let daemon: Daemon | undefined;
+    let manager: TunnelManager | undefined;
     try {
       const metricsRef: { current?: DaemonMetrics } = {};
       const plugins =
@@ -114,57 +116,26 @@ export class Daemon {
           observeProviderCalls: (provider, method, outcome, seconds) =>
             metricsRef.current?.observeProviderCall(provider, method, outcome, seconds),
         }));
-      const container = createTunnelManagerContainer(config, { plugins, overrides: { Logger: logger } });
-      const store = resolvePort(container, 'StateStore');
-      const clock = resolvePort(container, 'Clock');
-      const metrics = new DaemonMetrics({ state: store });
+      manager = createTunnelManager(config, { plugins, overrides: { Logger: logger }, mode: 'daemon' });
+      const container = manager.container;
+      if (!container) throw new Error('createTunnelManager built no container');
+      const metrics = new DaemonMetrics({ state: resolvePort(container, 'StateStore') });
       metricsRef.current = metrics;
-      const controller = optionalPort(
-        container,
-        TOKENS.ProcessController,
-        () => resolvePort(container, 'ProcessController'),
-        logger,
-        'The cloudflared process controller',
-      );
-      const ingress = optionalPort<IngressStore>(
-        container,
-        TOKENS.IngressStore,
-        () => resolvePort(container, 'IngressStore'),
-        logger,
-        'The ingress store',
-      );
-      const tunnelStatus =
-        config.cloudflare.accountId && config.cloudflare.tunnelId
-          ? optionalPort<TunnelStatusSource>(
-              container,
-              TOKENS.TunnelStatusSource,
-              () => resolvePort(container, 'TunnelStatusSource'),
-              logger,
-              'The tunnel status from the Cloudflare API',
-            )
-          : null;
-      const health = createHealthServices({
-        config,
-        store,
-        clock,
-        mode: 'daemon',
-        controller,
-        ingress,
-        tunnelStatus,
-        logger,
-      });
-      daemon = new Daemon({ config, logger, metrics, store, container, health, controller, clock, releaseLock });
-      await daemon.#run();
+      daemon = new Daemon({ config, logger, metrics, manager, releaseLock });
+      await daemon.#run(options);
       return daemon;
     } catch (error) {
       if (daemon) await daemon.stop().catch(() => undefined);
-      else await releaseLock().catch(() => undefined);
+      else {
+        await manager?.close().catch(() => undefined);
+        await releaseLock().catch(() => undefined);
+      }
       throw error;
     }
   }
 
-  async #run(): Promise<void> {
-    const { config, logger, metrics, health, controller, store } = this;
+  async #run(options: DaemonOptions): Promise<void> {
+    const { config, logger, metrics, health, controller, store, manager } = this;
     health.monitor?.subscribe((sample) => metrics.observeSample(sample));
     health.restartManager?.onRestart((outcome) => metrics.observeRestart(outcome));
     const auditTail = new AuditTail(store.audit);
@@ -178,9 +149,38 @@ export class Daemon {
       await controller.start();
       logger.info('cloudflared is supervised as a child', { command: config.cloudflared.child.command });
     }
+    // Routes a crash left half-way are rolled back (creates) or finished (deletes) before anything else.
+    try {
+      const report = await manager.recover();
+      if (report.routes.length > 0) {
+        logger.warn('recovered routes left half-done by a crash', {
+          routes: report.routes.map((r) => ({ hostname: r.hostname, from: r.from, to: r.to, problems: r.problems })),
+        });
+      }
+    } catch (error) {
+      logger.error('recovery failed; the next start (or `tunnel reconcile`) will retry', { error });
+    }
     health.start();
 
+    const admin = Actor.admin();
     this.#jobs.push(
+      new PeriodicJob({
+        name: 'zone refresh',
+        clock: this.clock,
+        intervalMs: config.cloudflare.zoneRefreshIntervalMs,
+        logger,
+        run: async () => {
+          const zones = await manager.listDomains(admin, { refresh: true });
+          logger.debug('zones refreshed', { zones: zones.map((z) => z.name) });
+        },
+      }),
+      new PeriodicJob({
+        name: 'reconcile',
+        clock: this.clock,
+        intervalMs: config.reconcile.intervalMs,
+        logger,
+        run: () => this.#reconcile(),
+      }),
       new PeriodicJob({
         name: 'audit retention',
         clock: this.clock,
@@ -192,22 +192,65 @@ export class Daemon {
         },
       }),
     );
-    for (const job of this.#jobs) job.start(job.name === 'audit retention' ? 60_000 : undefined);
+    const [zones, reconcile, retention] = this.#jobs as [PeriodicJob, PeriodicJob, PeriodicJob];
+    zones.start(0);
+    reconcile.start();
+    retention.start(60_000);
 
+    const routes = options.routes ? await options.routes(this) : new Map<string, RouteHandler>();
     this.#http = await startDaemonHttpServer({
       host: config.daemon.http.host,
       port: config.daemon.http.port,
       metrics,
       healthz: () => this.healthz(),
-      routes: new Map<string, RouteHandler>(),
+      routes,
       logger,
     });
     logger.info('daemon started', {
       http: this.#http.origin,
+      routes: [...routes.keys()],
       controller: controller?.kind ?? 'none',
       ingress: config.ingress.mode,
       dataDir: config.dataDir,
     });
+  }
+
+  /** One periodic reconciliation: plan, report drift (log + metrics), apply only with `reconcile.autoApply`. */
+  async #reconcile(): Promise<void> {
+    const { logger, metrics, manager, config } = this;
+    let plan: Awaited<ReturnType<TunnelManager['reconcilePlan']>>;
+    try {
+      plan = await manager.reconcilePlan(Actor.admin());
+    } catch (error) {
+      metrics.observeReconcileRun('error');
+      throw error;
+    }
+    const counts: Record<string, number> = {};
+    for (const change of plan.changes) counts[change.kind] = (counts[change.kind] ?? 0) + 1;
+    metrics.setDrift(counts, RECONCILE_KINDS);
+    if (plan.changes.length === 0) {
+      metrics.observeReconcileRun('in_sync');
+      return;
+    }
+    logger.warn('drift between database, DNS and ingress', {
+      changes: plan.summary,
+      autoApply: config.reconcile.autoApply,
+    });
+    if (!config.reconcile.autoApply) {
+      metrics.observeReconcileRun('drift');
+      return;
+    }
+    try {
+      const result = await manager.reconcileApply(plan, { actor: Actor.admin() });
+      metrics.observeReconcileRun(result.failed.length === 0 ? 'applied' : 'error');
+      logger.info('reconciliation applied', {
+        applied: result.applied.length,
+        failed: result.failed.map((f) => `${f.change.summary}: ${f.code}`),
+      });
+    } catch (error) {
+      metrics.observeReconcileRun('error');
+      throw error;
+    }
   }
 
   healthz(): DaemonHealthz {
@@ -232,14 +275,15 @@ export class Daemon {
   async #shutdown(): Promise<void> {
     const { logger } = this;
     logger.info('daemon stopping');
+    // No new requests; those in flight (an MCP tool call) finish first.
     await this.#http?.close();
     await Promise.all(this.#jobs.map((job) => job.stop()));
-    await this.health.stop();
+    // Stops the health services (a restart under way completes) and closes the store.
+    await this.manager.close();
     const closable = this.controller as (ProcessController & { close?: () => Promise<void> }) | null;
     if (closable?.close) {
       await closable.close().catch((error: unknown) => logger.warn('stopping cloudflared failed', { error }));
     }
-    await this.store.close();
     await this.#releaseLock().catch(() => undefined);
     logger.info('daemon stopped');
   }
