@@ -16,7 +16,7 @@ export interface CommandContext {
   readonly globals: GlobalOptions;
   /** The configuration: `--config`, else `$TUNNEL_CONFIG`, else the default file, plus `TUNNEL_*` overrides. */
   config(): Promise<TunnelConfig>;
-  /** A logger for this command: warnings and errors as JSON lines on stderr (`daemon` logs to stdout instead). */
+  /** A logger for this command: warnings and errors as JSON lines on stderr (`daemon` logs to stdout with pino). */
   logger(): Promise<Logger>;
   /** Runs `cleanup` when the command ends, in reverse order of registration, even after an error. */
   defer(cleanup: () => unknown): void;
@@ -46,16 +46,14 @@ export function createContext(
       return config;
     },
     logger() {
-      logger ??= this.config().then(
-        async (c) => {
-          const { createPinoLogger } = await import('./logging.js');
-          return createPinoLogger({ level: c.daemon.logLevel === 'debug' ? 'debug' : 'warn', destination: 2 });
-        },
-        async () => {
-          const { createPinoLogger } = await import('./logging.js');
-          return createPinoLogger({ level: 'warn', destination: 2 });
-        },
-      );
+      // Core's JSON logger (warnings on stderr): a one-shot command does not pay for loading pino.
+      logger ??= import('@tunnel/core').then(async ({ JsonLogger }) => {
+        const level = await this.config().then(
+          (c) => (c.daemon.logLevel === 'debug' ? 'debug' : 'warn'),
+          () => 'warn' as const,
+        );
+        return new JsonLogger({ level, write: (line) => io.stderr(line) });
+      });
       return logger;
     },
     defer(cleanup) {

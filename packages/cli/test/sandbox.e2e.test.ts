@@ -1,5 +1,7 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../src/index.js';
 import { cleanTempDirs, tempDir } from './support/io.js';
@@ -239,6 +241,48 @@ describe('publishing a hostname with the tunnel command', () => {
       2,
     );
     expect(sampleValue(metrics, 'tunnel_zones')).toBe(2);
+  });
+});
+
+describe('the library examples (examples/), run against the sandbox', () => {
+  const example = (name: string) => fileURLToPath(new URL(`../../../examples/dist/${name}.js`, import.meta.url));
+
+  it('embed-core: builds the manager from the config, publishes and removes a hostname as a project', async () => {
+    const run = await execa(process.execPath, [example('embed-core'), 'example-shop'], {
+      env: sandbox.env,
+      extendEnv: false,
+      reject: false,
+      timeout: 120_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    const hostname = /^created https:\/\/(\S+) → http:\/\/localhost:3000$/m.exec(String(run.stdout))?.[1];
+    expect(hostname).toMatch(/^shop-\d+\.example\.(com|org)$/);
+    const audit = await tunnel(['audit', '--json', '--project', 'example-shop'], sandbox.env);
+    const { entries } = JSON.parse(audit.stdout) as {
+      entries: Array<{ action: string; target: string; outcome: string }>;
+    };
+    expect(entries.map((e) => [e.action, e.target, e.outcome])).toEqual([
+      ['cname.delete', hostname, 'ok'],
+      ['cname.request', hostname, 'ok'],
+    ]);
+    expect(await recordsNamed(hostname?.split('.').slice(1).join('.') ?? '', hostname ?? '')).toEqual([]);
+  });
+
+  it('dns-provider-only: the Cloudflare provider alone creates, finds and deletes a marked CNAME', async () => {
+    const token = readFileSync(join(sandbox.info.dataDir, 'cloudflare-api-token'), 'utf8').trim();
+    const run = await execa(process.execPath, [example('dns-provider-only')], {
+      env: { ...sandbox.env, CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_BASE_URL: sandbox.info.apiUrl },
+      extendEnv: false,
+      reject: false,
+      timeout: 120_000,
+    });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(
+      /^created CNAME dns-example-\d+\.example\.com → .*\(proxied: true, owner: dns-example\)$/m,
+    );
+    expect(run.stdout).toMatch(/^marked records named .*: 1$/m);
+    expect(run.stdout).toMatch(/^deleted; records left under that name: 0$/m);
   });
 });
 

@@ -168,6 +168,17 @@ function prepareDataDir(paths: ReturnType<typeof sandboxPaths>): string {
   return token;
 }
 
+async function waitUntilHealthy(daemon: Daemon, timeoutMs: number): Promise<void> {
+  const monitor = daemon.health.monitor;
+  if (!monitor) return;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await monitor.checkNow()).status === 'healthy') return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  daemon.logger.warn('the simulated cloudflared is not healthy yet; the sandbox starts anyway');
+}
+
 /**
  * Starts the embedded sandbox: the Cloudflare API emulator (two zones and a tunnel, persisted
  * in the data directory), a configuration pointing at it with the simulated cloudflared as a
@@ -192,6 +203,8 @@ export async function startSandbox(options: SandboxStartOptions): Promise<Sandbo
     await emulator.close();
     throw error;
   }
+  // Come up serving: wait (bounded) for the first healthy check of the simulated cloudflared.
+  await waitUntilHealthy(daemon, 30_000);
   const origin = daemon.http.origin;
   const info: SandboxInfo = {
     dataDir,
