@@ -59,3 +59,12 @@ export function renderExitCodes(indent = '  '): string {
     .map(({ code, meaning }) => `${indent}${String(code).padEnd(3)}${meaning}`)
     .join('\n');
 }
+
+/** The table as Markdown, for the README (kept equal by `pnpm docs` and a test). */
+export function renderExitCodesMarkdown(): string {
+  return [
+    '| exit code | meaning |',
+    '| --- | --- |',
+    ...exitCodeTable().map((r) => `| ${r.code} | ${r.meaning} |`),
+  ].join('\n');
+}

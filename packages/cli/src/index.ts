@@ -35,6 +35,7 @@ export {
   exitCodeTable,
   FAMILY_EXIT_CODES,
   renderExitCodes,
+  renderExitCodesMarkdown,
 } from './exit-codes.js';
 // --- logging and providers ---
 export { createPinoLogger, PinoLogger, type PinoLoggerOptions } from './logging.js';
