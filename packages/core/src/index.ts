@@ -232,3 +232,14 @@ export {
 } from './topology/target-selector.js';
 
 // --- the TunnelManager façade ---
+export type {
+  CnameListFilter,
+  CnameRequest,
+  CnameResult,
+  DeleteResult,
+  DomainView,
+  PlannedStep,
+  RestartInfo,
+  StatusReport,
+  TunnelManagerApi,
+} from './manager/api.js';
