@@ -154,6 +154,42 @@ export {
   isCatchAllRule,
   validateIngressRules,
 } from './ingress/validate.js';
+// --- the TunnelManager façade ---
+export type {
+  CnameListFilter,
+  CnameRequest,
+  CnameResult,
+  DeleteResult,
+  DomainView,
+  PlannedStep,
+  RestartInfo,
+  StatusReport,
+  TunnelManagerApi,
+} from './manager/api.js';
+export { AUDIT_ACTIONS } from './manager/audit.js';
+export { DomainService, type DomainServiceOptions } from './manager/domain-service.js';
+export { type CreateTunnelManagerOptions, createTunnelManager } from './manager/factory.js';
+export { HostnamePolicy } from './manager/hostname-policy.js';
+export { type LockGuard, MUTATION_LOCK_NAME, MutationLock, type MutationLockOptions } from './manager/mutation-lock.js';
+export {
+  CREATE_CHECKPOINTS,
+  DELETE_CHECKPOINTS,
+  INTERRUPTED_MESSAGE,
+  type PipelineCheckpoint,
+  type PipelineHooks,
+  type RestartRequester,
+} from './manager/pipeline.js';
+export type {
+  ReconcileApplyOptions,
+  ReconcileApplyResult,
+  ReconcileChange,
+  ReconcileChangeKind,
+  ReconcileFailure,
+  ReconcilePlan,
+  ReconcileProgress,
+} from './manager/reconciler.js';
+export type { RecoveredRoute, RecoverReport } from './manager/recover.js';
+export { TunnelManager, type TunnelManagerDeps } from './manager/tunnel-manager.js';
 // --- ports ---
 export type { Clock, TimerHandle } from './ports/clock.js';
 export type {
@@ -230,16 +266,3 @@ export {
   type TargetSelection,
   type TargetSelectorOptions,
 } from './topology/target-selector.js';
-
-// --- the TunnelManager façade ---
-export type {
-  CnameListFilter,
-  CnameRequest,
-  CnameResult,
-  DeleteResult,
-  DomainView,
-  PlannedStep,
-  RestartInfo,
-  StatusReport,
-  TunnelManagerApi,
-} from './manager/api.js';

@@ -1,0 +1,149 @@
+import { Actor, ADMIN_OWNER, parseProjectName } from '../domain/actor.js';
+import { Hostname } from '../domain/hostname.js';
+import { TunnelError } from '../errors.js';
+import { type ParsedTargetRequest, parseTargetRequest } from '../topology/target-request.js';
+import type { CnameRequest } from './api.js';
+
+/** A {@link CnameRequest} that passed every check that needs no I/O. */
+export interface ValidatedCnameRequest {
+  readonly actor: Actor;
+  readonly hostname: Hostname;
+  /** The owner the route gets: the project, `project` for an admin acting for one, or `@admin`. */
+  readonly owner: string;
+  readonly service: ParsedTargetRequest;
+  readonly dryRun: boolean;
+  readonly adopt: boolean;
+}
+
+const shown = (value: unknown): string =>
+  typeof value === 'string'
+    ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+    : `a ${value === null ? 'null' : typeof value}`;
+
+function invalid(message: string, hint: string, field: string): TunnelError {
+  return new TunnelError('INVALID_INPUT', message, { hint, details: { field } });
+}
+
+/** Checks an actor handed over by a front-end (core trusts who it is, not its shape). */
+export function parseActor(input: unknown): Actor {
+  const actor = input as { kind?: unknown; project?: unknown } | null;
+  if (actor && typeof actor === 'object') {
+    if (actor.kind === 'admin') return Actor.admin();
+    if (actor.kind === 'project') return Actor.project(parseProjectName(actor.project));
+  }
+  throw invalid('The call has no valid actor.', 'Pass Actor.project(<name>) or Actor.admin().', 'actor');
+}
+
+function optionalBoolean(raw: Record<string, unknown>, key: string): boolean {
+  const value = raw[key];
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean')
+    throw invalid(`"${key}" must be true or false, got ${shown(value)}.`, `Pass ${key}: true, or leave it out.`, key);
+  return value;
+}
+
+/** The hostname a request names: `hostname`, or `subdomain` + `domain` (default `defaultDomain`). */
+export function requestedHostname(raw: Record<string, unknown>, defaultDomain: string | undefined): Hostname {
+  const { hostname, subdomain, domain } = raw;
+  if (hostname !== undefined && hostname !== null) {
+    if (subdomain !== undefined && subdomain !== null) {
+      throw invalid(
+        'Give either "hostname" or "subdomain", not both.',
+        'Pass hostname: "app.example.com", or subdomain: "app" with domain: "example.com".',
+        'hostname',
+      );
+    }
+    return Hostname.parse(hostname, { allowWildcard: true });
+  }
+  if (subdomain === undefined || subdomain === null) {
+    throw invalid(
+      'The request names no hostname.',
+      'Pass hostname: "app.example.com", or subdomain: "app" (with domain, or a configured policy.defaultDomain).',
+      'hostname',
+    );
+  }
+  if (typeof subdomain !== 'string')
+    throw invalid(`"subdomain" must be a string, got ${shown(subdomain)}.`, 'Pass a label such as "app".', 'subdomain');
+  const zone = domain ?? defaultDomain;
+  if (zone === undefined || zone === null) {
+    throw invalid(
+      'The request gives a subdomain but no domain, and no default domain is configured.',
+      'Pass domain: "example.com" (see the domains you may use), or ask the operator to set policy.defaultDomain.',
+      'domain',
+    );
+  }
+  if (typeof zone !== 'string')
+    throw invalid(`"domain" must be a string, got ${shown(zone)}.`, 'Pass a zone such as "example.com".', 'domain');
+  // The domain is checked on its own first, so a wildcard or junk in it cannot hide in the join.
+  const parent = Hostname.parse(zone);
+  return Hostname.parse(`${subdomain}.${parent.value}`, { allowWildcard: true });
+}
+
+/**
+ * Validates everything about a request that needs no I/O: the actor, the name, the service, and
+ * the admin-only fields. Wildcards pass here (the policy refuses them for projects with
+ * `POLICY_DENIED`); admins get `INVALID_HOSTNAME` for them, since managed ingress rules are exact
+ * names only.
+ *
+ * @throws TunnelError `INVALID_INPUT`, `INVALID_HOSTNAME` or `NOT_OWNER` (admin-only fields).
+ */
+export function validateCnameRequest(
+  actorInput: unknown,
+  input: CnameRequest,
+  defaultDomain: string | undefined,
+): ValidatedCnameRequest {
+  const actor = parseActor(actorInput);
+  const raw = input as unknown as Record<string, unknown> | null;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw invalid(
+      'The request is not an object.',
+      'Pass { hostname, service: { port, container?, scheme? } }.',
+      'request',
+    );
+  }
+  const dryRun = optionalBoolean(raw, 'dryRun');
+  const adopt = optionalBoolean(raw, 'adopt');
+  const project = raw.project;
+  if (actor.kind === 'project') {
+    if (adopt) {
+      throw new TunnelError('NOT_OWNER', 'Only an admin may adopt a DNS record the manager did not create.', {
+        hint: 'Pick another hostname, or ask the operator to adopt the record.',
+        details: { field: 'adopt' },
+      });
+    }
+    if (project !== undefined && project !== null && project !== actor.project) {
+      throw new TunnelError('NOT_OWNER', `Project ${actor.project} may not act for another project.`, {
+        hint: 'Leave "project" out: routes you create are yours.',
+        details: { field: 'project' },
+      });
+    }
+  }
+  const owner =
+    actor.kind === 'project'
+      ? actor.project
+      : project === undefined || project === null
+        ? ADMIN_OWNER
+        : parseProjectName(project);
+  const hostname = requestedHostname(raw, defaultDomain);
+  if (hostname.isWildcard && actor.kind === 'admin') {
+    throw new TunnelError('INVALID_HOSTNAME', `Cannot publish the wildcard ${hostname.value}.`, {
+      hint: 'The manager publishes exact names only (its ingress rules and records are per hostname). Add a wildcard rule by hand if you need one.',
+      details: { hostname: hostname.value },
+    });
+  }
+  const service = raw.service as Record<string, unknown> | null | undefined;
+  if (!service || typeof service !== 'object' || Array.isArray(service)) {
+    throw invalid(
+      'The request has no "service".',
+      'Pass service: { port: 8080 } (and container: "web" for a service in Docker).',
+      'service',
+    );
+  }
+  const parsed = parseTargetRequest({
+    actor,
+    container: service.container as string | null | undefined,
+    port: service.port as number,
+    ...(service.scheme === undefined ? {} : { scheme: service.scheme as ParsedTargetRequest['scheme'] }),
+  });
+  return { actor, hostname, owner, service: parsed, dryRun, adopt };
+}

@@ -1,0 +1,731 @@
+import { randomUUID } from 'node:crypto';
+import type { DependencyContainer } from 'tsyringe';
+import type { TunnelConfig } from '../config/schema.js';
+import { Actor, ADMIN_OWNER, parseProjectName } from '../domain/actor.js';
+import type { AuditEntry, AuditQuery } from '../domain/audit.js';
+import type { Domain } from '../domain/domain.js';
+import { Hostname } from '../domain/hostname.js';
+import { type CnameRoute, FINAL_ROUTE_STATES, isRouteState, ROUTE_STATES, type RouteState } from '../domain/route.js';
+import type { TopologySnapshot } from '../domain/topology.js';
+import { TunnelError, toTunnelError } from '../errors.js';
+import { RESTART_AUDIT_ACTION } from '../health/restart-manager.js';
+import type { HealthServices } from '../health/services.js';
+import type { IngressManager } from '../ingress/ingress-manager.js';
+import type { Clock } from '../ports/clock.js';
+import type { DnsProvider, DnsRecord } from '../ports/dns-provider.js';
+import type { Logger } from '../ports/logger.js';
+import type { StateStore } from '../ports/state-store.js';
+import type { Topology } from '../ports/topology.js';
+import { NoopLogger } from '../runtime/loggers.js';
+import { SystemClock } from '../runtime/system-clock.js';
+import { selectTarget, type TargetSelection } from '../topology/target-selector.js';
+import type {
+  CnameListFilter,
+  CnameRequest,
+  CnameResult,
+  DeleteResult,
+  DomainView,
+  PlannedStep,
+  RestartInfo,
+  StatusReport,
+  TunnelManagerApi,
+} from './api.js';
+import { AUDIT_ACTIONS, AuditTrail } from './audit.js';
+import { parseActor, type ValidatedCnameRequest, validateCnameRequest } from './cname-request.js';
+import { DomainService } from './domain-service.js';
+import { HostnamePolicy } from './hostname-policy.js';
+import { type LockGuard, MutationLock } from './mutation-lock.js';
+import { CnamePipeline, type PipelineHooks, type PipelineOutcome, type RestartRequester } from './pipeline.js';
+import { type ReconcileApplyOptions, type ReconcileApplyResult, type ReconcilePlan, Reconciler } from './reconciler.js';
+import { type RecoverReport, recoverRoutes } from './recover.js';
+
+export interface TunnelManagerDeps {
+  readonly config: TunnelConfig;
+  readonly store: StateStore;
+  /** The DNS provider, or a factory resolved on first use (reads need no credentials). */
+  readonly dns: DnsProvider | (() => DnsProvider);
+  readonly ingress: IngressManager;
+  /** The RestartCoordinator (or anything that queues restarts like it). */
+  readonly restarts: RestartRequester;
+  /** null when no Topology is registered (see `docker.enabled`). */
+  readonly topology: Topology | null;
+  /** @default SystemClock */
+  readonly clock?: Clock;
+  /** @default NoopLogger */
+  readonly logger?: Logger;
+  readonly hooks?: PipelineHooks;
+  /** @default a MutationLock on `<dataDir>/mutation.lock` from `config.locks` */
+  readonly lock?: MutationLock;
+  /** Set by `createTunnelManager`: the container it built. */
+  readonly container?: DependencyContainer | null;
+  /** Set by `createTunnelManager`: the health services (the daemon starts them). */
+  readonly health?: HealthServices | null;
+  /** Set by `createTunnelManager`: releases what it built. */
+  readonly onClose?: () => Promise<void>;
+}
+
+/** Restart results after the lock is released. */
+interface Settled {
+  readonly restartPending: boolean;
+}
+
+type Decision =
+  | { readonly kind: 'unchanged'; readonly route: CnameRoute }
+  | { readonly kind: 'retarget'; readonly route: CnameRoute }
+  | { readonly kind: 'create'; readonly replace: readonly DnsRecord[]; readonly reuse: DnsRecord | null };
+
+/** The states of a pipeline that was (or is) under way. */
+const PIPELINE_STATES = ROUTE_STATES.filter((s) => !FINAL_ROUTE_STATES.has(s));
+
+const describeActor = (input: unknown): string => {
+  try {
+    return Actor.describe(parseActor(input));
+  } catch {
+    return 'invalid-actor';
+  }
+};
+
+/**
+ * The façade every front-end uses (see {@link TunnelManagerApi}). Each mutation validates its
+ * input completely before touching anything, runs its checks that depend on shared state and its
+ * pipeline under the cross-process {@link MutationLock}, waits for a cloudflared restart (when
+ * configured) only after releasing it, and writes one audit entry whatever the outcome.
+ *
+ * Build it with `createTunnelManager` (which wires the ports from the configuration), or with
+ * `new` and explicit ports in tests.
+ */
+export class TunnelManager implements TunnelManagerApi {
+  /** The DI container `createTunnelManager` built; null when constructed directly. */
+  readonly container: DependencyContainer | null;
+  /** Health services (`createTunnelManager`): the daemon starts them; clients use only the coordinator. */
+  readonly health: HealthServices | null;
+  readonly #config: TunnelConfig;
+  readonly #store: StateStore;
+  readonly #dns: () => DnsProvider;
+  readonly #ingress: IngressManager;
+  readonly #restarts: RestartRequester;
+  readonly #topology: Topology | null;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #lock: MutationLock;
+  readonly #audit: AuditTrail;
+  readonly #domains: DomainService;
+  readonly #policy: HostnamePolicy;
+  readonly #pipeline: CnamePipeline;
+  readonly #reconciler: Reconciler;
+  readonly #onClose: (() => Promise<void>) | null;
+  #closed: Promise<void> | null = null;
+
+  constructor(deps: TunnelManagerDeps) {
+    this.#config = deps.config;
+    this.#store = deps.store;
+    const dns = deps.dns;
+    let resolved: DnsProvider | null = typeof dns === 'function' ? null : dns;
+    this.#dns = () => {
+      resolved ??= (dns as () => DnsProvider)();
+      return resolved;
+    };
+    this.#ingress = deps.ingress;
+    this.#restarts = deps.restarts;
+    this.#topology = deps.topology;
+    this.#clock = deps.clock ?? new SystemClock();
+    this.#logger = (deps.logger ?? new NoopLogger()).child({ component: 'tunnel-manager' });
+    this.#lock =
+      deps.lock ??
+      new MutationLock({
+        dataDir: deps.config.dataDir,
+        staleMs: deps.config.locks.staleMs,
+        timeoutMs: deps.config.locks.mutationTimeoutMs,
+        clock: this.#clock,
+        logger: this.#logger,
+      });
+    this.#audit = new AuditTrail(deps.store, this.#clock, this.#logger);
+    this.#domains = new DomainService({
+      store: deps.store,
+      dns: this.#dns,
+      clock: this.#clock,
+      refreshIntervalMs: deps.config.cloudflare.zoneRefreshIntervalMs,
+    });
+    this.#policy = new HostnamePolicy(deps.config.policy);
+    this.#pipeline = new CnamePipeline({
+      store: deps.store,
+      dns: this.#dns,
+      ingress: deps.ingress,
+      restarts: deps.restarts,
+      audit: this.#audit,
+      clock: this.#clock,
+      logger: this.#logger,
+      hooks: deps.hooks ?? {},
+      tunnelTarget: () => this.#tunnelTarget(),
+    });
+    this.#reconciler = new Reconciler({
+      config: deps.config,
+      store: deps.store,
+      dns: this.#dns,
+      ingress: deps.ingress,
+      restarts: deps.restarts,
+      audit: this.#audit,
+      clock: this.#clock,
+      logger: this.#logger,
+      lock: this.#lock,
+      domains: this.#domains,
+      tunnelTarget: () => this.#tunnelTarget(),
+    });
+    this.container = deps.container ?? null;
+    this.health = deps.health ?? null;
+    this.#onClose = deps.onClose ?? null;
+  }
+
+  // --- mutations ---
+
+  async requestCname(actor: Actor, request: CnameRequest): Promise<CnameResult> {
+    const startedAt = this.#clock.now();
+    const raw = (request ?? {}) as unknown as Record<string, unknown>;
+    let owner: string | null = actor?.kind === 'project' ? (actor.project ?? null) : null;
+    let target: string | null =
+      typeof raw.hostname === 'string'
+        ? raw.hostname
+        : typeof raw.subdomain === 'string'
+          ? `${raw.subdomain}.${String(raw.domain ?? this.#config.policy.defaultDomain ?? '')}`
+          : null;
+    const params: Record<string, unknown> = {
+      service: raw.service,
+      ...(raw.dryRun === undefined ? {} : { dryRun: raw.dryRun }),
+      ...(raw.adopt === undefined ? {} : { adopt: raw.adopt }),
+      ...(raw.project === undefined ? {} : { project: raw.project }),
+    };
+    const dryRun = raw.dryRun === true;
+    try {
+      const v = validateCnameRequest(actor, request, this.#config.policy.defaultDomain);
+      owner = v.owner;
+      target = v.hostname.value;
+      const zone = await this.#domains.zoneFor(v.hostname);
+      this.#policy.assertAllowed(v.actor, v.hostname, zone);
+      this.#tunnelTarget();
+      const selection = await this.#selectTarget(v);
+      if (v.dryRun) return await this.#plan(v, zone, selection, startedAt);
+
+      const done = await this.#lock.run(async (guard) => {
+        const decision = await this.#decide(v, zone, selection, guard);
+        return { decision, outcome: await this.#execute(v, zone, selection, decision, guard) };
+      });
+      const { decision, outcome } = done;
+      const settled =
+        decision.kind === 'unchanged'
+          ? { restartPending: (await this.#store.restarts.pending()) > 0 }
+          : await this.#settleRestart(outcome, `ingress rule for ${v.hostname.value}`, Actor.describe(v.actor));
+      const result: CnameResult = {
+        route: outcome.route,
+        publicUrl: `https://${v.hostname.value}`,
+        target: outcome.route.target,
+        targetReason: outcome.route.targetReason,
+        outcome: decision.kind === 'create' ? 'created' : decision.kind === 'retarget' ? 'updated' : 'unchanged',
+        restartPending: settled.restartPending,
+        steps: this.#steps(v, selection, decision),
+        durationMs: Math.max(0, this.#clock.now() - startedAt),
+      };
+      await this.#audit.record({
+        actor: Actor.describe(v.actor),
+        project: v.owner,
+        action: AUDIT_ACTIONS.request,
+        target: v.hostname.value,
+        params: { ...params, outcome: result.outcome, target: result.target, restartPending: result.restartPending },
+        startedAt,
+        message: `${result.outcome} ${v.hostname.value} → ${result.target}`,
+      });
+      return result;
+    } catch (error) {
+      const failure = toTunnelError(error);
+      // A dry run is a read: it leaves no trace, failed or not.
+      if (!dryRun) {
+        await this.#audit.record({
+          actor: describeActor(actor),
+          project: owner,
+          action: AUDIT_ACTIONS.request,
+          target,
+          params,
+          startedAt,
+          error: failure,
+        });
+      }
+      throw failure;
+    }
+  }
+
+  async deleteCname(actor: Actor, hostname: string): Promise<DeleteResult> {
+    const startedAt = this.#clock.now();
+    let owner: string | null = actor?.kind === 'project' ? (actor.project ?? null) : null;
+    let target: string | null = typeof hostname === 'string' ? hostname : null;
+    try {
+      const a = parseActor(actor);
+      const name = Hostname.parse(hostname, { allowWildcard: true });
+      target = name.value;
+      const outcome = await this.#lock.run(async (guard) => {
+        let route = await this.#store.routes.findLive(name.value);
+        if (route && !Actor.mayActOn(a, route.owner)) {
+          throw new TunnelError('NOT_OWNER', `${name.value} belongs to ${route.owner}, not ${Actor.describe(a)}.`, {
+            hint: 'Only the owner (or an admin) can delete it.',
+            details: { hostname: name.value, owner: route.owner },
+          });
+        }
+        if (
+          route &&
+          (route.state === 'reserved' || route.state === 'ingress_written' || route.state === 'dns_created')
+        ) {
+          // Left half-created by a crash: rolling it back is the delete.
+          route = (await this.#pipeline.recoverRoute(route, guard)).route;
+          return { route, restart: null };
+        }
+        if (!route) {
+          throw new TunnelError('NOT_FOUND', `There is no route for ${name.value}.`, {
+            hint: 'List your routes to see the names you hold.',
+            details: { hostname: name.value },
+          });
+        }
+        owner = route.owner;
+        return this.#pipeline.delete(route, Actor.describe(a), guard);
+      });
+      owner = outcome.route.owner;
+      const settled = await this.#settleRestart(outcome, `ingress rule removed for ${name.value}`, Actor.describe(a));
+      const result: DeleteResult = {
+        hostname: name.value,
+        route: outcome.route,
+        restartPending: settled.restartPending,
+        durationMs: Math.max(0, this.#clock.now() - startedAt),
+      };
+      await this.#audit.record({
+        actor: Actor.describe(a),
+        project: owner,
+        action: AUDIT_ACTIONS.delete,
+        target: name.value,
+        params: { state: outcome.route.state, restartPending: result.restartPending },
+        startedAt,
+        message: `deleted ${name.value}`,
+      });
+      return result;
+    } catch (error) {
+      const failure = toTunnelError(error);
+      await this.#audit.record({
+        actor: describeActor(actor),
+        project: owner,
+        action: AUDIT_ACTIONS.delete,
+        target,
+        params: {},
+        startedAt,
+        error: failure,
+      });
+      throw failure;
+    }
+  }
+
+  /**
+   * Brings every route a crashed pipeline left behind to a final state: creates roll back to
+   * `failed`, deletes roll forward to `deleted`. The daemon runs it at start; any process may,
+   * under the mutation lock. Each route recovered gets a `cname.recover` audit entry.
+   */
+  async recover(): Promise<RecoverReport> {
+    return recoverRoutes({
+      store: this.#store,
+      lock: this.#lock,
+      pipeline: this.#pipeline,
+      audit: this.#audit,
+      restarts: this.#restarts,
+      clock: this.#clock,
+      states: PIPELINE_STATES,
+    });
+  }
+
+  /** The differences between the database, the marked DNS records and the managed rules. Admin only. */
+  async reconcilePlan(actor: Actor = Actor.admin()): Promise<ReconcilePlan> {
+    this.#assertAdmin(actor, 'plan a reconciliation');
+    return this.#reconciler.plan();
+  }
+
+  /**
+   * Applies a plan (re-planned from fresh state first; only changes still needed are made).
+   * Refuses with `POLICY_DENIED` when it deletes more than the threshold, unless `force`. Admin only.
+   */
+  async reconcileApply(
+    plan: ReconcilePlan | null,
+    options: ReconcileApplyOptions & { readonly actor?: Actor } = {},
+  ): Promise<ReconcileApplyResult> {
+    const actor = options.actor ?? Actor.admin();
+    this.#assertAdmin(actor, 'apply a reconciliation');
+    return this.#reconciler.apply(plan, { ...options, actorName: Actor.describe(actor) });
+  }
+
+  // --- reads ---
+
+  async listCnames(actor: Actor, filter: CnameListFilter = {}): Promise<CnameRoute[]> {
+    const a = parseActor(actor);
+    const f = (filter ?? {}) as CnameListFilter;
+    let owner: string | undefined;
+    if (a.kind === 'project') {
+      if (f.project !== undefined && f.project !== a.project) {
+        throw new TunnelError('NOT_OWNER', `Project ${a.project} may list only its own routes.`, {
+          hint: 'Leave "project" out.',
+          details: { field: 'project' },
+        });
+      }
+      owner = a.project;
+    } else if (f.project !== undefined) {
+      owner = f.project === ADMIN_OWNER ? ADMIN_OWNER : parseProjectName(f.project);
+    }
+    let states: RouteState[] | undefined;
+    if (f.states !== undefined) {
+      if (!Array.isArray(f.states) || !f.states.every(isRouteState)) {
+        throw new TunnelError('INVALID_INPUT', 'Invalid route state in the filter.', {
+          hint: `States are ${ROUTE_STATES.join(', ')}.`,
+          details: { field: 'states' },
+        });
+      }
+      states = [...f.states];
+    }
+    const zone = f.zone === undefined ? undefined : Hostname.parse(f.zone).value;
+    const routes = await this.#store.routes.list({
+      ...(owner === undefined ? {} : { owner }),
+      ...(states === undefined ? {} : { states }),
+    });
+    return zone === undefined ? routes : routes.filter((r) => r.zoneName === zone);
+  }
+
+  /**
+   * The zones, each marked usable or not for this caller. Reads the store; the provider is asked
+   * only with `refresh: true`, or once when no zone was ever discovered.
+   */
+  async listDomains(actor: Actor, options: { readonly refresh?: boolean } = {}): Promise<DomainView[]> {
+    const a = parseActor(actor);
+    const zones = options?.refresh === true ? await this.#domains.refresh() : await this.#domains.listOrDiscover();
+    return zones.map((zone) => ({ ...zone, ...this.#policy.usability(a, zone) }));
+  }
+
+  async getStatus(actor: Actor): Promise<StatusReport> {
+    const a = parseActor(actor);
+    const [samples, restarts, pending, counts, domains] = await Promise.all([
+      this.#store.health.list({ limit: 20 }),
+      this.#store.audit.query({ action: RESTART_AUDIT_ACTION, limit: 1 }),
+      this.#store.restarts.pending(),
+      a.kind === 'admin' ? this.#store.routes.countByState() : this.#ownCounts(a.project),
+      this.#domains.list(),
+    ]);
+    const newest = samples[0];
+    const last = restarts[0];
+    const lastRestart: RestartInfo | null = last
+      ? {
+          at: last.at,
+          reason: typeof last.params.reason === 'string' ? last.params.reason : (last.message ?? ''),
+          outcome: last.outcome,
+          durationMs: last.durationMs,
+        }
+      : null;
+    return {
+      tunnel: newest
+        ? {
+            status: newest.status,
+            processState: newest.processState,
+            readyConnections: newest.readyConnections,
+            apiStatus: newest.apiStatus,
+            lastCheckAt: newest.at,
+            detail: newest.detail,
+          }
+        : {
+            status: 'unknown',
+            processState: 'unknown',
+            readyConnections: null,
+            apiStatus: null,
+            lastCheckAt: null,
+            detail: 'No health check has run yet (is the daemon running?).',
+          },
+      recentSamples: samples,
+      lastRestart,
+      restartPending: pending > 0,
+      routes: counts,
+      domains: domains.map((d) => ({ name: d.name, status: d.status })),
+    };
+  }
+
+  /** Admins see every entry; a project sees the entries about its own routes (`project` = itself). */
+  async queryAudit(actor: Actor, query: AuditQuery = {}): Promise<AuditEntry[]> {
+    const a = parseActor(actor);
+    const q = (query ?? {}) as AuditQuery;
+    if (a.kind === 'admin') return this.#store.audit.query(q);
+    if (q.project !== undefined && q.project !== a.project) {
+      throw new TunnelError('NOT_OWNER', `Project ${a.project} may read only its own audit entries.`, {
+        hint: 'Leave "project" out, or ask an admin.',
+        details: { field: 'project' },
+      });
+    }
+    return this.#store.audit.query({ ...q, project: a.project });
+  }
+
+  /** Stops what `createTunnelManager` started and closes the ports it opened. Safe to call twice. */
+  close(): Promise<void> {
+    this.#closed ??= (this.#onClose ?? (async () => {}))();
+    return this.#closed;
+  }
+
+  // --- internals ---
+
+  #tunnelTarget(): string {
+    const id = this.#config.cloudflare.tunnelId;
+    if (!id) {
+      throw new TunnelError('CONFIG_INVALID', 'No tunnel id is configured (cloudflare.tunnelId).', {
+        hint: 'Set cloudflare.tunnelId to the UUID `cloudflared tunnel list` shows; CNAMEs point at <tunnelId>.cfargotunnel.com.',
+      });
+    }
+    return `${id}.cfargotunnel.com`;
+  }
+
+  #assertAdmin(actor: Actor, what: string): void {
+    if (parseActor(actor).kind !== 'admin') {
+      throw new TunnelError('NOT_OWNER', `Only an admin may ${what}.`, { hint: 'Ask the operator.' });
+    }
+  }
+
+  async #ownCounts(project: string): Promise<Record<RouteState, number>> {
+    const counts = Object.fromEntries(ROUTE_STATES.map((s) => [s, 0])) as Record<RouteState, number>;
+    for (const r of await this.#store.routes.list({ owner: project, states: ROUTE_STATES })) counts[r.state] += 1;
+    return counts;
+  }
+
+  async #selectTarget(v: ValidatedCnameRequest): Promise<TargetSelection> {
+    let snapshot: TopologySnapshot;
+    if (this.#topology) {
+      snapshot = await this.#topology.snapshot();
+    } else if (this.#config.docker.enabled) {
+      throw new TunnelError('CONFIG_INVALID', 'docker.enabled is true, but no Topology is registered.', {
+        hint: 'Pass dockerPlugin from @tunnel/provider-docker to createTunnelManager, or set docker.enabled: false when every service runs on the host.',
+      });
+    } else {
+      if (v.service.container !== null) {
+        throw new TunnelError(
+          'TARGET_UNREACHABLE',
+          `Cannot publish container ${v.service.container}: Docker support is turned off (docker.enabled: false).`,
+          {
+            hint: 'Publish the service on a host port and ask without a container, or ask the operator to enable Docker.',
+            retryable: false,
+            details: { container: v.service.container },
+          },
+        );
+      }
+      snapshot = {
+        takenAt: this.#clock.now(),
+        docker: { available: false, reason: 'docker.enabled is false' },
+        cloudflared: { kind: 'host', pid: null, detail: 'Docker support is off, so cloudflared runs on the host' },
+        containers: [],
+        networks: [],
+      };
+    }
+    return selectTarget(
+      snapshot,
+      { actor: v.actor, container: v.service.container, port: v.service.port, scheme: v.service.scheme },
+      { ownershipGuard: this.#config.docker.ownershipGuard },
+    );
+  }
+
+  /**
+   * What a request amounts to against the current state: nothing, a new target, or a create
+   * (replacing records for an admin who adopts). Runs under the lock, or without it for a plan
+   * (`guard` null), in which case a route a crash left behind is taken as already recovered.
+   */
+  async #decide(
+    v: ValidatedCnameRequest,
+    zone: Domain,
+    selection: TargetSelection,
+    guard: LockGuard | null,
+  ): Promise<Decision> {
+    const name = v.hostname.value;
+    let live = await this.#store.routes.findLive(name);
+    if (live && !FINAL_ROUTE_STATES.has(live.state)) {
+      if (guard) {
+        await this.#pipeline.recoverRoute(live, guard);
+        live = await this.#store.routes.findLive(name);
+      } else {
+        live = null;
+      }
+    }
+    if (live && !FINAL_ROUTE_STATES.has(live.state)) {
+      throw new TunnelError(
+        'CONCURRENT_CHANGE',
+        `${name} is left half-done by an interrupted change that could not be recovered yet.`,
+        {
+          hint: 'Retry in a moment; if it persists, run `tunnel recover` and check the provider is reachable.',
+          details: { hostname: name, state: live.state },
+        },
+      );
+    }
+    if (live) {
+      if (live.owner !== v.owner) {
+        const asAdmin = v.actor.kind === 'admin';
+        throw new TunnelError(
+          'HOSTNAME_TAKEN',
+          `${name} is already held by ${asAdmin ? live.owner : 'another project'}.`,
+          {
+            hint: asAdmin
+              ? `Pass project: "${live.owner}" to change it on its owner's behalf, or delete it first.`
+              : 'Pick another hostname; an admin can release this one.',
+            details: { hostname: name, ...(asAdmin ? { owner: live.owner } : {}) },
+          },
+        );
+      }
+      const same =
+        live.target === selection.url &&
+        live.service.container === v.service.container &&
+        live.service.port === v.service.port &&
+        live.service.scheme === v.service.scheme;
+      return { kind: same ? 'unchanged' : 'retarget', route: live };
+    }
+    const tunnel = this.#tunnelTarget();
+    const records = await this.#dns().listRecords(zone.id, { name });
+    const ours = records.filter((r) => r.type === 'CNAME' && r.owner === v.owner && r.content === tunnel);
+    const others = records.filter((r) => !ours.includes(r));
+    const holder = others[0];
+    if (holder) {
+      if (v.adopt) return { kind: 'create', replace: records, reuse: null };
+      throw new TunnelError(
+        'RECORD_CONFLICT',
+        `${name} already has a ${holder.type} record (${holder.content}) ${
+          holder.owner === null
+            ? 'that Tunnel Manager did not create'
+            : holder.owner === v.owner
+              ? 'marked as yours that is not a CNAME to this tunnel'
+              : 'marked by Tunnel Manager for another owner'
+        }.`,
+        {
+          hint:
+            v.actor.kind === 'admin'
+              ? 'Pass adopt: true to replace it with the tunnel CNAME, or pick another hostname.'
+              : 'Pick another hostname, or ask an admin to adopt the record.',
+          details: {
+            hostname: name,
+            recordId: holder.id,
+            type: holder.type,
+            content: holder.content,
+            owner: holder.owner,
+            records: records.length,
+          },
+        },
+      );
+    }
+    return { kind: 'create', replace: [], reuse: ours[0] ?? null };
+  }
+
+  async #execute(
+    v: ValidatedCnameRequest,
+    zone: Domain,
+    selection: TargetSelection,
+    decision: Decision,
+    guard: LockGuard,
+  ): Promise<PipelineOutcome> {
+    const service = { container: v.service.container, port: v.service.port, scheme: v.service.scheme };
+    switch (decision.kind) {
+      case 'unchanged':
+        return { route: decision.route, restart: null };
+      case 'retarget':
+        return this.#pipeline.retarget(
+          decision.route,
+          { actor: Actor.describe(v.actor), service, target: selection.url, targetReason: selection.reason },
+          guard,
+        );
+      case 'create':
+        return this.#pipeline.create(
+          {
+            id: randomUUID(),
+            actor: Actor.describe(v.actor),
+            owner: v.owner,
+            hostname: v.hostname.value,
+            zone,
+            service,
+            target: selection.url,
+            targetReason: selection.reason,
+            replace: decision.replace,
+            quota: v.actor.kind === 'admin' ? null : this.#config.policy.quotaPerProject,
+          },
+          guard,
+        );
+    }
+  }
+
+  /** After the lock is released: waits for the queued restart when configured to. */
+  async #settleRestart(outcome: PipelineOutcome, reason: string, requestedBy: string): Promise<Settled> {
+    const queued = outcome.restart;
+    if (queued === null || !queued.pending) return { restartPending: false };
+    if (!this.#config.restart.waitForRestart) return { restartPending: true };
+    const waited = await this.#restarts.requestRestart({ reason, requestedBy, wait: true });
+    return { restartPending: waited.pending };
+  }
+
+  async #plan(
+    v: ValidatedCnameRequest,
+    zone: Domain,
+    selection: TargetSelection,
+    startedAt: number,
+  ): Promise<CnameResult> {
+    const decision = await this.#decide(v, zone, selection, null);
+    const now = this.#clock.now();
+    const route: CnameRoute =
+      decision.kind === 'create'
+        ? {
+            id: '',
+            hostname: v.hostname.value,
+            zoneId: zone.id,
+            zoneName: zone.name,
+            owner: v.owner,
+            service: { container: v.service.container, port: v.service.port, scheme: v.service.scheme },
+            target: selection.url,
+            targetReason: selection.reason,
+            dnsRecordId: decision.reuse?.id ?? null,
+            state: 'reserved',
+            lastError: null,
+            createdAt: now,
+            updatedAt: now,
+          }
+        : decision.route;
+    return {
+      route,
+      publicUrl: `https://${v.hostname.value}`,
+      target: selection.url,
+      targetReason: selection.reason,
+      outcome: 'planned',
+      restartPending: false,
+      steps: this.#steps(v, selection, decision),
+      durationMs: Math.max(0, now - startedAt),
+    };
+  }
+
+  #steps(v: ValidatedCnameRequest, selection: TargetSelection, decision: Decision): PlannedStep[] {
+    const name = v.hostname.value;
+    const restart: PlannedStep[] = this.#restarts.restartNeeded
+      ? [{ step: 'restart', summary: 'restart cloudflared so it loads the changed ingress rules' }]
+      : [];
+    if (decision.kind === 'unchanged') {
+      return [{ step: 'none', summary: `${name} already routes to ${decision.route.target}; nothing to change` }];
+    }
+    if (decision.kind === 'retarget') {
+      return [
+        {
+          step: 'update_ingress',
+          summary: `change ingress rule ${name} → ${selection.url} (was ${decision.route.target})`,
+        },
+        ...restart,
+      ];
+    }
+    const cname = `CNAME ${name} → ${this.#tunnelTarget()} (proxied, marked for ${v.owner})`;
+    const dns: PlannedStep =
+      decision.replace.length > 0
+        ? {
+            step: 'replace_dns',
+            summary: `replace ${decision.replace.map((r) => `${r.type} ${r.content}`).join(', ')} with ${cname}`,
+          }
+        : decision.reuse
+          ? { step: 'create_dns', summary: `reuse the existing ${cname} (record ${decision.reuse.id})` }
+          : { step: 'create_dns', summary: `create ${cname}` };
+    return [
+      { step: 'reserve', summary: `reserve ${name} for ${v.owner}` },
+      { step: 'write_ingress', summary: `add ingress rule ${name} → ${selection.url}` },
+      dns,
+      ...restart,
+      { step: 'activate', summary: `mark ${name} active` },
+    ];
+  }
+}
