@@ -3,7 +3,6 @@ import {
   CallToolRequestSchema,
   type CallToolResult,
   ErrorCode as JsonRpcErrorCode,
-  McpError,
 } from '@modelcontextprotocol/sdk/types.js';
 import { Actor, type Logger, NoopLogger, TunnelError, type TunnelManagerApi, toTunnelError } from '@tunnel/core';
 import type { z } from 'zod';
@@ -162,9 +161,13 @@ export function createTunnelMcpServer(options: TunnelMcpServerOptions): McpServe
   server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const tool = tools.get(request.params.name);
     if (!tool) {
-      throw new McpError(
-        JsonRpcErrorCode.InvalidParams,
-        `Unknown tool ${JSON.stringify(request.params.name.slice(0, 80))}; the tools are ${[...tools.keys()].join(', ')}.`,
+      // A protocol error (JSON-RPC -32602), as the MCP spec has it for unknown tools. Not an
+      // McpError: its constructor prefixes the code to the message, which then reads twice.
+      throw Object.assign(
+        new Error(
+          `Unknown tool ${JSON.stringify(request.params.name.slice(0, 80))}; the tools are ${[...tools.keys()].join(', ')}.`,
+        ),
+        { code: JsonRpcErrorCode.InvalidParams },
       );
     }
     const result = call(tool, request.params.arguments);

@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Actor } from '../domain/actor.js';
 import { TunnelError, toTunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
 import type { ApiTokenRecord, StateStore } from '../ports/state-store.js';
+import { NoopLogger } from '../runtime/loggers.js';
 
 /** The audit actions token management is recorded under. */
 export const TOKEN_AUDIT_ACTIONS = { create: 'token.create', revoke: 'token.revoke' } as const;
@@ -49,6 +51,8 @@ export interface CreatedApiToken {
 export interface ApiTokenServiceOptions {
   readonly store: Pick<StateStore, 'tokens' | 'audit'>;
   readonly clock: Clock;
+  /** Where an audit entry that cannot be written is reported. @default NoopLogger */
+  readonly logger?: Logger;
   /** Random bytes; injectable only so a test can pin a collision. @default crypto.randomBytes */
   readonly randomBytes?: (size: number) => Buffer;
 }
@@ -103,10 +107,12 @@ export class ApiTokenService implements BearerTokenVerifier {
   readonly #store: Pick<StateStore, 'tokens' | 'audit'>;
   readonly #clock: Clock;
   readonly #random: (size: number) => Buffer;
+  readonly #logger: Logger;
 
   constructor(options: ApiTokenServiceOptions) {
     this.#store = options.store;
     this.#clock = options.clock;
+    this.#logger = options.logger ?? new NoopLogger();
     this.#random = options.randomBytes ?? randomBytes;
   }
 
@@ -126,7 +132,7 @@ export class ApiTokenService implements BearerTokenVerifier {
       return { token, record };
     } catch (error) {
       const failure = toTunnelError(error);
-      await this.#auditFailure(TOKEN_AUDIT_ACTIONS.create, by, actor, null, startedAt, failure);
+      await this.#audit(TOKEN_AUDIT_ACTIONS.create, by, actor, null, {}, startedAt, failure);
       throw failure;
     }
   }
@@ -173,27 +179,16 @@ export class ApiTokenService implements BearerTokenVerifier {
       return { ...existing, revokedAt: startedAt };
     } catch (error) {
       const failure = toTunnelError(error);
-      await this.#auditFailure(TOKEN_AUDIT_ACTIONS.revoke, by, subject, target, startedAt, failure);
+      await this.#audit(TOKEN_AUDIT_ACTIONS.revoke, by, subject, target, {}, startedAt, failure);
       throw failure;
     }
   }
 
-  /** Records a failed operation; a store that cannot even do that must not hide the first error. */
-  async #auditFailure(
-    action: string,
-    by: Actor,
-    subject: Actor | null,
-    target: string | null,
-    startedAt: number,
-    failure: TunnelError,
-  ): Promise<void> {
-    try {
-      await this.#audit(action, by, subject, target, {}, startedAt, failure);
-    } catch {
-      // The caller gets `failure`; the store's own error would only repeat that it is broken.
-    }
-  }
-
+  /**
+   * Writes the audit entry. One that cannot be written is logged, never thrown (as the
+   * TunnelManager's audit trail does): the token already exists or the failure already happened,
+   * and the caller must learn that, not an audit error.
+   */
   async #audit(
     action: string,
     by: Actor,
@@ -203,17 +198,21 @@ export class ApiTokenService implements BearerTokenVerifier {
     startedAt: number,
     failure: TunnelError | null,
   ): Promise<void> {
-    await this.#store.audit.append({
-      at: startedAt,
-      actor: Actor.describe(by),
-      project: subject?.kind === 'project' ? subject.project : null,
-      action,
-      target,
-      params,
-      outcome: failure ? 'error' : 'ok',
-      errorCode: failure?.code ?? null,
-      message: failure?.message ?? null,
-      durationMs: Math.max(0, this.#clock.now() - startedAt),
-    });
+    try {
+      await this.#store.audit.append({
+        at: startedAt,
+        actor: Actor.describe(by),
+        project: subject?.kind === 'project' ? subject.project : null,
+        action,
+        target,
+        params,
+        outcome: failure ? 'error' : 'ok',
+        errorCode: failure?.code ?? null,
+        message: failure?.message ?? null,
+        durationMs: Math.max(0, this.#clock.now() - startedAt),
+      });
+    } catch (error) {
+      this.#logger.error('could not write an audit entry', { action, target, error: String(error) });
+    }
   }
 }

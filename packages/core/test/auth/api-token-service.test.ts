@@ -10,6 +10,7 @@ import {
   API_TOKEN_PREFIX,
   ApiTokenService,
   isTunnelError,
+  JsonLogger,
   SqliteStateStore,
   TOKEN_AUDIT_ACTIONS,
   type TunnelError,
@@ -203,6 +204,27 @@ describe('ApiTokenService', () => {
     const error = await failure(tokens.revoke('tok_0123456789abcdef'));
     expect(error.code).toBe('NOT_FOUND');
     expect(error.hint).toMatch(/tunnel token ls/);
+  });
+
+  it('still returns a created token when the audit entry cannot be written, and logs that', async () => {
+    const { store, clock } = setup();
+    const lines: string[] = [];
+    const failingAudit = {
+      ...store.audit,
+      append: async () => {
+        throw new Error('disk full');
+      },
+    };
+    const tokens = new ApiTokenService({
+      store: { tokens: store.tokens, audit: failingAudit },
+      clock,
+      logger: new JsonLogger({ write: (line) => lines.push(line) }),
+    });
+    const created = await tokens.create({ actor: Actor.project('shop') });
+    expect((await tokens.verify(created.token))?.id).toBe(created.record.id);
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ level: 'error', action: 'token.create', error: 'Error: disk full' }),
+    ]);
   });
 
   it('gives every token its own value and id', async () => {
