@@ -22,8 +22,6 @@ export interface TunnelMcpServerOptions {
   readonly defaultDomain?: string | null;
   /** Checked before every tool call; the HTTP front-end passes its per-token bucket. */
   readonly rateLimit?: { readonly limiter: RateLimiter; readonly key: string };
-  /** Sees every tool call's promise (the stdio runner waits for them before it reports closed). */
-  readonly onCall?: (call: Promise<CallToolResult>) => void;
   /** Where unexpected (INTERNAL) failures are logged with their cause. Never stdout on stdio. @default NoopLogger */
   readonly logger?: Logger;
 }
@@ -170,9 +168,7 @@ export function createTunnelMcpServer(options: TunnelMcpServerOptions): McpServe
         { code: JsonRpcErrorCode.InvalidParams },
       );
     }
-    const result = call(tool, request.params.arguments);
-    options.onCall?.(result);
-    return result;
+    return call(tool, request.params.arguments);
   });
   return server;
 }

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { createTunnelMcpServer, type TunnelMcpServerOptions } from './server.js';
 
 export interface StdioServerOptions extends Omit<TunnelMcpServerOptions, 'rateLimit'> {
@@ -11,17 +12,28 @@ export interface StdioServerOptions extends Omit<TunnelMcpServerOptions, 'rateLi
 
 export interface RunningStdioServer {
   /**
-   * Settles when the client has gone (stdin ended) or `close()` was called, and every tool call
-   * already started has finished — after that it is safe to close the TunnelManager.
+   * Settles when the client has gone (stdin ended) or `close()` was called, once every request
+   * already received has been answered — after that it is safe to close the TunnelManager.
    */
   readonly closed: Promise<void>;
+  /** Stops reading, answers the requests already received, then closes. Safe to call twice. */
   close(): Promise<void>;
 }
+
+type RequestId = string | number;
+
+const isRequest = (m: JSONRPCMessage): m is JSONRPCMessage & { id: RequestId; method: string } =>
+  'method' in m && 'id' in m;
+const isResponse = (m: JSONRPCMessage): m is JSONRPCMessage & { id: RequestId } =>
+  'id' in m && ('result' in m || 'error' in m);
 
 /**
  * Serves the five tools over stdio for one actor, fixed for the life of the process: the
  * `tunnel mcp` command and the `tunnel-mcp` bin call this after resolving the identity
  * (see `resolveStdioActor`). Resolves once the transport listens.
+ *
+ * A client may write its requests and close stdin at once (`echo … | tunnel-mcp`): every
+ * request read before the end is answered before the server closes.
  *
  * @example
  * const running = await runStdioServer({ manager, actor: Actor.project('shop') });
@@ -30,41 +42,60 @@ export interface RunningStdioServer {
  */
 export async function runStdioServer(options: StdioServerOptions): Promise<RunningStdioServer> {
   const stdin = options.stdin ?? process.stdin;
-  const inFlight = new Set<Promise<unknown>>();
-  const server = createTunnelMcpServer({ ...options, onCall: (call) => track(inFlight, call) });
+  const server = createTunnelMcpServer(options);
   const transport = new StdioServerTransport(stdin, options.stdout ?? process.stdout);
-  let closing: Promise<void> | null = null;
+
+  // Requests read but not yet answered. The SDK's transport reads stdin synchronously into
+  // onmessage, so by the time stdin ends every request in it is counted here.
+  const unanswered = new Set<RequestId>();
+  let answered: () => void = () => {};
+  const allAnswered = () =>
+    unanswered.size === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          answered = resolve;
+        });
+
+  let reportClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => {
+    reportClosed = resolve;
+  });
+  let closing = false;
   const close = (): Promise<void> => {
-    closing ??= (async () => {
+    if (closing) return closed;
+    // Set before anything runs: server.close() calls back into here (through the transport's
+    // onclose) synchronously.
+    closing = true;
+    void (async () => {
       stdin.off('end', onEnd);
-      await server.close();
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    })();
-    return closing;
+      stdin.pause();
+      await allAnswered();
+      await server.close().catch(() => {});
+    })().finally(reportClosed);
+    return closed;
   };
   const onEnd = () => void close();
-  let resolveClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => {
-    resolveClosed = resolve;
-  });
-  transport.onclose = () => void close().then(resolveClosed);
+  transport.onclose = () => {
+    // Closed under us (or by us, after the wait): nothing more can be answered.
+    unanswered.clear();
+    answered();
+    void close();
+  };
+
+  // Protocol.connect keeps a handler set before it and calls it first.
+  transport.onmessage = (message: JSONRPCMessage) => {
+    if (isRequest(message)) unanswered.add(message.id);
+  };
+  const send = transport.send.bind(transport);
+  transport.send = async (message: JSONRPCMessage) => {
+    try {
+      await send(message);
+    } finally {
+      if (isResponse(message) && unanswered.delete(message.id) && unanswered.size === 0) answered();
+    }
+  };
   await server.connect(transport);
   // The SDK's transport ignores the end of stdin; the client has gone then.
   stdin.once('end', onEnd);
-  return {
-    closed,
-    close: async () => {
-      await close();
-      await closed;
-    },
-  };
-}
-
-function track(inFlight: Set<Promise<unknown>>, call: Promise<unknown>): void {
-  const settled = call.then(
-    () => undefined,
-    () => undefined,
-  );
-  inFlight.add(settled);
-  void settled.then(() => inFlight.delete(settled));
+  return { closed, close };
 }
