@@ -7,7 +7,6 @@ import {
 import { Actor, type Logger, NoopLogger, TunnelError, type TunnelManagerApi, toTunnelError } from '@tunnel/core';
 import type { z } from 'zod';
 import type { RateLimiter } from './rate-limit.js';
-import { outputEnvelope } from './schemas.js';
 import { defineTools, type ToolContext, type ToolDefinition } from './tools.js';
 
 /** The server's name and version in the MCP `initialize` handshake. */
@@ -149,7 +148,7 @@ export function createTunnelMcpServer(options: TunnelMcpServerOptions): McpServe
         title: tool.title,
         description: tool.description,
         inputSchema: tool.input,
-        outputSchema: outputEnvelope(tool.output),
+        outputSchema: tool.registeredOutput,
         annotations: { title: tool.title, ...tool.annotations },
       },
       (args: unknown) => call(tool, args),

@@ -1,6 +1,6 @@
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import {
-  type Actor,
+  Actor,
   type CnameRoute,
   type DomainView,
   ROUTE_STATES,
@@ -13,6 +13,7 @@ import {
   deleteCnameOutput,
   listCnamesOutput,
   listDomainsOutput,
+  outputEnvelope,
   requestCnameOutput,
   type routeSchema,
   statusOutput,
@@ -379,13 +380,40 @@ function listDomainsTool(): ToolDefinition {
   };
 }
 
-/** The five tools, with the inputs and wording for this caller (admins get `project`/`adopt`). */
-export function defineTools(context: { actor: Actor; defaultDomain: string | null }): ToolDefinition[] {
-  return [
-    statusTool(),
-    requestCnameTool(context),
-    deleteCnameTool(context.actor),
-    listCnamesTool(context.actor),
-    listDomainsTool(),
-  ];
+/** A tool with its registered output schema (the success shape or `{error}`). */
+export interface RegisteredToolDefinition extends ToolDefinition {
+  readonly registeredOutput: z.ZodObject;
+}
+
+/**
+ * Built once per (admin or project, default domain) and shared by every server: the HTTP
+ * front-end builds a server per request, and zod compiles a schema's parser on its first use,
+ * so new schema objects per request would pay that compile on every call.
+ */
+const toolSets = new Map<string, readonly RegisteredToolDefinition[]>();
+
+/**
+ * The five tools, with the inputs and wording for this kind of caller (admins get
+ * `project`/`adopt`). Nothing in a definition names the project: it comes from the context each
+ * call runs with.
+ */
+export function defineTools(context: {
+  readonly actor: Actor;
+  readonly defaultDomain: string | null;
+}): readonly RegisteredToolDefinition[] {
+  const admin = context.actor.kind === 'admin';
+  const key = `${admin ? 'admin' : 'project'}\u0000${context.defaultDomain ?? ''}`;
+  let tools = toolSets.get(key);
+  if (!tools) {
+    const kind = admin ? Actor.admin() : Actor.project('any');
+    tools = [
+      statusTool(),
+      requestCnameTool({ actor: kind, defaultDomain: context.defaultDomain }),
+      deleteCnameTool(kind),
+      listCnamesTool(kind),
+      listDomainsTool(),
+    ].map((tool) => ({ ...tool, registeredOutput: outputEnvelope(tool.output) }));
+    toolSets.set(key, tools);
+  }
+  return tools;
 }
