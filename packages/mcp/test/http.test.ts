@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Actor, type ContainerInfo, type TopologySnapshot } from '@tunnel/core';
+import { Actor, type ContainerInfo, RESTART_AUDIT_ACTION, type TopologySnapshot } from '@tunnel/core';
 import { InMemoryTopology, ManualClock } from '@tunnel/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMcpHttpHandler, RateLimiter, type RunningMcpHttpServer, startMcpHttpServer } from '../src/index.js';
@@ -386,5 +386,74 @@ describe('tunnel-mcp --http (the built bin)', () => {
     const exited = new Promise<number | null>((resolve) => proc.once('close', resolve));
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+});
+
+describe("tunnel_get_status with a daemon's health history", () => {
+  it('reports the newest check, the recent samples newest first, and the last restart and why', async () => {
+    const world = await startWorld();
+    const http = await startMcpHttpServer({ manager: world.manager, tokens: world.tokens, rateLimit: 1000, port: 0 });
+    const client = await connectHttp(http.url, (await world.tokens.create({ actor: Actor.project('shop') })).token);
+    try {
+      const t0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+      await world.db.health.insert({
+        at: t0,
+        status: 'down',
+        processState: 'running',
+        readyConnections: 0,
+        latencyMs: 3,
+        apiStatus: 'down',
+        failingCheck: 'ready',
+        detail: '/ready answered 503',
+      });
+      await world.db.health.insert({
+        at: t0 + 30_000,
+        status: 'healthy',
+        processState: 'running',
+        readyConnections: 4,
+        latencyMs: 2,
+        apiStatus: 'healthy',
+        failingCheck: null,
+        detail: null,
+      });
+      await world.db.audit.append({
+        at: t0 + 10_000,
+        actor: 'system',
+        project: null,
+        action: RESTART_AUDIT_ACTION,
+        target: 'cloudflared',
+        params: { reason: '3 failed health checks' },
+        outcome: 'ok',
+        errorCode: null,
+        message: 'restarted: 3 failed health checks',
+        durationMs: 4200,
+      });
+      const { structured, text } = await callOk(client.client, 'tunnel_get_status');
+      expect(structured.tunnel).toEqual({
+        status: 'healthy',
+        processState: 'running',
+        readyConnections: 4,
+        apiStatus: 'healthy',
+        lastCheckAt: '2026-01-01T12:00:30.000Z',
+        detail: null,
+      });
+      expect(structured.recentSamples.map((s: { at: string; status: string }) => [s.at, s.status])).toEqual([
+        ['2026-01-01T12:00:30.000Z', 'healthy'],
+        ['2026-01-01T12:00:00.000Z', 'down'],
+      ]);
+      expect(structured.recentSamples[1]).toMatchObject({ failingCheck: 'ready', detail: '/ready answered 503' });
+      expect(structured.lastRestart).toEqual({
+        at: '2026-01-01T12:00:10.000Z',
+        reason: '3 failed health checks',
+        outcome: 'ok',
+        durationMs: 4200,
+      });
+      expect(text).toMatch(/Tunnel healthy: cloudflared running, 4 ready connection/);
+      expect(text).toMatch(/Last restart 2026-01-01T12:00:10.000Z \(3 failed health checks\): ok/);
+    } finally {
+      await client.close();
+      await http.close();
+      await world.close();
+    }
   });
 });

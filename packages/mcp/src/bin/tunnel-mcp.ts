@@ -94,6 +94,10 @@ function onShutdown(stop: () => Promise<void>, logger: Logger): void {
 }
 
 async function serveStdio(actor: Actor, config: TunnelConfig, logger: Logger): Promise<void> {
+  // stdout carries only MCP messages: a stray console.log anywhere below would corrupt the stream.
+  console.log = console.error;
+  console.info = console.error;
+  console.debug = console.error;
   const manager = openManager(config, logger);
   const running = await runStdioServer({
     manager,
