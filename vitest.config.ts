@@ -13,6 +13,9 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
     setupFiles: ['./vitest.setup.ts'],
+    // eventsource-parser (under the MCP SDK's HTTP client) also exports a "source" condition, to
+    // its TypeScript; resolved with ours, Node cannot load it as an external, so vite transforms it.
+    server: { deps: { inline: ['@modelcontextprotocol/sdk', 'eventsource-parser'] } },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: jsonReport ? ['default', ['json', { outputFile: jsonReport }]] : ['default'],

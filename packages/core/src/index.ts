@@ -4,6 +4,17 @@
  */
 import 'reflect-metadata';
 
+// --- auth (API tokens for the MCP HTTP endpoint) ---
+export {
+  API_TOKEN_PREFIX,
+  ApiTokenService,
+  type ApiTokenServiceOptions,
+  type BearerTokenVerifier,
+  type CreateApiTokenInput,
+  type CreatedApiToken,
+  TOKEN_AUDIT_ACTIONS,
+  type VerifiedToken,
+} from './auth/api-token-service.js';
 // --- configuration ---
 export {
   configKeys,
