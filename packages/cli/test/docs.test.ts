@@ -40,8 +40,6 @@ describe('README', () => {
   it('links the documents it names', () => {
     for (const link of readme.matchAll(/\]\(((?:docs|packages)\/[^)#]+)\)/g)) {
       const path = link[1] as string;
-      // packages/mcp/README.md is written by the MCP issue; every other link must resolve now.
-      if (path === 'packages/mcp/README.md' && !existsSync(new URL(path, root))) continue;
       expect(existsSync(new URL(path, root)), path).toBe(true);
     }
   });

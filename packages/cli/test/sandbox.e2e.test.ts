@@ -1,12 +1,26 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { TOOL_NAMES } from '@tunnel/mcp';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../src/index.js';
 import { cleanTempDirs, tempDir } from './support/io.js';
 import { parsePrometheusText, sampleValue } from './support/prometheus.js';
-import { alive, httpGet, type RunningSandbox, startSandboxProcess, tunnel, waitFor } from './support/spawn.js';
+import {
+  alive,
+  httpGet,
+  type RunningSandbox,
+  startSandboxProcess,
+  TUNNEL_BIN,
+  tunnel,
+  waitFor,
+} from './support/spawn.js';
 
 /*
  * The product as an operator meets it: the built `tunnel` executable, spawned. One sandbox
@@ -288,6 +302,99 @@ describe('the library examples (examples/), run against the sandbox', () => {
     );
     expect(run.stdout).toMatch(/^marked records named .*: 1$/m);
     expect(run.stdout).toMatch(/^deleted; records left under that name: 0$/m);
+  });
+});
+
+describe('MCP for project agents', () => {
+  async function connect(transport: Transport): Promise<Client> {
+    const client = new Client({ name: 'cli-e2e', version: '1.0.0' });
+    await client.connect(transport);
+    return client;
+  }
+  const structured = (result: unknown) => (result as CallToolResult).structuredContent as Record<string, unknown>;
+
+  it("serves Streamable HTTP on the daemon endpoint with the demo project's bearer token", async () => {
+    const { mcpUrl, demoToken } = sandbox.info;
+    expect(mcpUrl).toBe(`${sandbox.info.httpOrigin}/mcp`);
+    expect(demoToken).toMatch(/^tmcp_/);
+    const client = await connect(
+      new StreamableHTTPClientTransport(new URL(mcpUrl as string), {
+        requestInit: { headers: { Authorization: `Bearer ${demoToken}` } },
+      }),
+    );
+    try {
+      const tools = await client.listTools();
+      expect(tools.tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES].sort());
+      const created = await client.callTool({
+        name: 'tunnel_request_cname',
+        arguments: { subdomain: 'agent', domain: 'example.org', port: 7000 },
+      });
+      expect((created as CallToolResult).isError).toBeFalsy();
+      expect(structured(created)).toMatchObject({ hostname: 'agent.example.org' });
+    } finally {
+      await client.close();
+    }
+    // The operator sees the route the agent made, owned by the agent's project.
+    const listed = await tunnel(['cname', 'ls', '--json', '--project', 'demo'], sandbox.env);
+    expect((JSON.parse(listed.stdout) as { routes: RouteJson[] }).routes).toEqual([
+      expect.objectContaining({ hostname: 'agent.example.org', owner: 'demo', state: 'active' }),
+    ]);
+    // Without a token there is no MCP at all.
+    const anonymous = await fetch(mcpUrl as string, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(anonymous.status).toBe(401);
+    const metrics = parsePrometheusText((await httpGet(sandbox.info.metricsUrl)).body);
+    expect(sampleValue(metrics, 'tunnel_http_requests_total', { route: '/mcp', status: '401' })).toBe(1);
+    expect(sampleValue(metrics, 'tunnel_http_requests_total', { route: '/mcp', status: '200' })).toBeGreaterThanOrEqual(
+      2,
+    );
+  });
+
+  it('`tunnel mcp --project demo` serves the same tools over stdio, as that project only', async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [TUNNEL_BIN, 'mcp', '--project', 'demo'],
+      env: sandbox.env,
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const client = await connect(transport).catch((error: Error) => {
+      throw new Error(`${error.message}\n${stderr}`);
+    });
+    try {
+      const listed = await client.callTool({ name: 'tunnel_list_cnames', arguments: {} });
+      const routes = (structured(listed).routes as Array<{ hostname: string }>).map((r) => r.hostname);
+      expect(routes).toEqual(['agent.example.org']);
+      const foreign = await client.callTool({
+        name: 'tunnel_delete_cname',
+        arguments: { hostname: 'api.example.com' },
+      });
+      expect((foreign as CallToolResult).isError).toBe(true);
+      expect((structured(foreign).error as { code: string }).code).toBe('NOT_OWNER');
+      const removed = await client.callTool({
+        name: 'tunnel_delete_cname',
+        arguments: { hostname: 'agent.example.org' },
+      });
+      expect((removed as CallToolResult).isError).toBeFalsy();
+    } finally {
+      await client.close();
+    }
+    const after = await tunnel(['cname', 'ls', '--json', '--project', 'demo'], sandbox.env);
+    expect((JSON.parse(after.stdout) as { routes: RouteJson[] }).routes).toEqual([]);
+  });
+
+  it('`tunnel mcp` without an identity refuses to start (exit 3, the hint names --project)', async () => {
+    const run = await tunnel(['mcp'], sandbox.env);
+    expect(run.exitCode).toBe(3);
+    expect(run.stderr).toMatch(/\[INVALID_INPUT\]/);
+    expect(run.stderr).toMatch(/--project/);
+    expect(run.stdout).toBe('');
   });
 });
 

@@ -39,7 +39,7 @@ function printBanner(cx: CommandContext, info: SandboxInfo): void {
   out.line();
   row('zones', info.zones.join(', '));
   row('tunnel', info.tunnelId);
-  row('MCP endpoint', info.mcpUrl ?? c.dim('(not available in this build)'));
+  row('MCP endpoint', info.mcpUrl ?? c.dim('(off: mcp.http.enabled is false)'));
   if (info.demoToken)
     row('demo token', `${info.demoToken}  ${c.dim('(project "demo"; send as Authorization: Bearer)')}`);
   row('metrics', info.metricsUrl);

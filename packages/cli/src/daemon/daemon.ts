@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import {
   Actor,
+  ApiTokenService,
   type Clock,
   createTunnelManager,
   type HealthServices,
@@ -16,6 +18,7 @@ import {
   TunnelError,
   type TunnelManager,
 } from '@tunnel/core';
+import { createMcpHttpHandler } from '@tunnel/mcp';
 import lockfile from 'proper-lockfile';
 import { loadProviderPlugins } from '../plugins.js';
 import { type DaemonHttpServer, type RouteHandler, startDaemonHttpServer } from './http-server.js';
@@ -69,6 +72,9 @@ export class Daemon {
   readonly clock: Clock;
   readonly startedAt: number;
   #http: DaemonHttpServer | null = null;
+  /** The MCP endpoint's own server, when `mcp.http` is not `daemon.http`'s host and port. */
+  #mcpHttp: DaemonHttpServer | null = null;
+  #mcpUrl: string | null = null;
   #jobs: PeriodicJob[] = [];
   #releaseLock: () => Promise<void>;
   #stopping: Promise<void> | null = null;
@@ -95,6 +101,11 @@ export class Daemon {
       : null;
     this.#releaseLock = parts.releaseLock;
     this.startedAt = this.clock.now();
+  }
+
+  /** The MCP Streamable HTTP endpoint's URL, or null when `mcp.http.enabled` is false. */
+  get mcpUrl(): string | null {
+    return this.#mcpUrl;
   }
 
   /** The HTTP endpoint, once started. */
@@ -197,7 +208,12 @@ export class Daemon {
     reconcile.start();
     retention.start(60_000);
 
-    const routes = options.routes ? await options.routes(this) : new Map<string, RouteHandler>();
+    const routes = new Map<string, RouteHandler>(options.routes ? await options.routes(this) : []);
+    const mcp = config.mcp.http;
+    // One server when MCP shares the daemon's host and port; a second one otherwise.
+    const shared = mcp.host === config.daemon.http.host && mcp.port === config.daemon.http.port;
+    const mcpHandler = mcp.enabled ? this.#mcpHandler() : null;
+    if (mcpHandler && shared) routes.set(mcp.path, mcpHandler);
     this.#http = await startDaemonHttpServer({
       host: config.daemon.http.host,
       port: config.daemon.http.port,
@@ -206,13 +222,41 @@ export class Daemon {
       routes,
       logger,
     });
+    if (mcpHandler && !shared) {
+      this.#mcpHttp = await startDaemonHttpServer({
+        host: mcp.host,
+        port: mcp.port,
+        metrics,
+        routes: new Map([[mcp.path, mcpHandler]]),
+        logger,
+      });
+    }
+    this.#mcpUrl = mcpHandler ? `${(this.#mcpHttp ?? this.#http).origin}${mcp.path}` : null;
     logger.info('daemon started', {
       http: this.#http.origin,
-      routes: [...routes.keys()],
+      mcp: this.#mcpUrl,
       controller: controller?.kind ?? 'none',
       ingress: config.ingress.mode,
       dataDir: config.dataDir,
     });
+  }
+
+  /** The MCP Streamable HTTP endpoint: bearer tokens from the database, a rate limit per token. */
+  #mcpHandler(): RouteHandler {
+    const { config, manager, store, clock, logger } = this;
+    const handle = createMcpHttpHandler({
+      manager,
+      tokens: new ApiTokenService({ store, clock }),
+      rateLimit: config.mcp.rateLimitPerMinute,
+      path: config.mcp.http.path,
+      defaultDomain: config.policy.defaultDomain ?? null,
+      clock,
+      logger: logger.child({ component: 'mcp' }),
+    });
+    return async (req: IncomingMessage, res: ServerResponse) => {
+      if (await handle(req, res)) return;
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+    };
   }
 
   /** One periodic reconciliation: plan, report drift (log + metrics), apply only with `reconcile.autoApply`. */
@@ -276,7 +320,7 @@ export class Daemon {
     const { logger } = this;
     logger.info('daemon stopping');
     // No new requests; those in flight (an MCP tool call) finish first.
-    await this.#http?.close();
+    await Promise.all([this.#http?.close(), this.#mcpHttp?.close()]);
     await Promise.all(this.#jobs.map((job) => job.stop()));
     // Stops the health services (a restart under way completes) and closes the store.
     await this.manager.close();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Logger, loadConfig } from '@tunnel/core';
+import { Actor, ApiTokenService, type Logger, loadConfig } from '@tunnel/core';
 import {
   type CloudflareEmulator,
   cloudflaredSimPath,
@@ -26,6 +26,7 @@ export function sandboxPaths(dataDir: string) {
     cloudflaredConfig: join(dataDir, 'cloudflared', 'config.yml'),
     cloudflaredCommand: join(dataDir, 'bin', 'cloudflared'),
     daemonLog: join(dataDir, 'daemon.log'),
+    demoToken: join(dataDir, 'demo-mcp-token'),
     info: join(dataDir, 'sandbox.json'),
   };
 }
@@ -168,6 +169,18 @@ function prepareDataDir(paths: ReturnType<typeof sandboxPaths>): string {
   return token;
 }
 
+/** The demo project's MCP bearer token: the one a previous run kept, while it still works; else a new one. */
+async function demoProjectToken(daemon: Daemon, path: string): Promise<string> {
+  const tokens = new ApiTokenService({ store: daemon.store, clock: daemon.clock });
+  if (existsSync(path)) {
+    const kept = readFileSync(path, 'utf8').trim();
+    if ((await tokens.verify(kept))?.actor.kind === 'project') return kept;
+  }
+  const created = await tokens.create({ actor: Actor.project('demo'), label: 'tunnel sandbox demo' });
+  writeFileSync(path, `${created.token}\n`, { mode: 0o600 });
+  return created.token;
+}
+
 async function waitUntilHealthy(daemon: Daemon, timeoutMs: number): Promise<void> {
   const monitor = daemon.health.monitor;
   if (!monitor) return;
@@ -205,6 +218,7 @@ export async function startSandbox(options: SandboxStartOptions): Promise<Sandbo
   }
   // Come up serving: wait (bounded) for the first healthy check of the simulated cloudflared.
   await waitUntilHealthy(daemon, 30_000);
+  const demoToken = daemon.mcpUrl ? await demoProjectToken(daemon, paths.demoToken) : null;
   const origin = daemon.http.origin;
   const info: SandboxInfo = {
     dataDir,
@@ -214,8 +228,8 @@ export async function startSandbox(options: SandboxStartOptions): Promise<Sandbo
     httpOrigin: origin,
     metricsUrl: `${origin}/metrics`,
     healthzUrl: `${origin}/healthz`,
-    mcpUrl: null,
-    demoToken: null,
+    mcpUrl: daemon.mcpUrl,
+    demoToken,
     zones: emulator.data.zones.map((z) => z.name),
     tunnelId: SANDBOX_TUNNEL_ID,
     daemonLog: paths.daemonLog,
