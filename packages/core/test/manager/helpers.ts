@@ -214,3 +214,42 @@ export function recordsNamed(world: World, name: string) {
 export async function managedRules(world: World) {
   return (await world.ingress.read()).rules.filter((r) => r.managed);
 }
+
+/**
+ * Whether the database, DNS and the ingress file agree: every live route is active and has
+ * exactly one record (its stored id, marked for its owner, a CNAME to the tunnel) and one managed
+ * rule (its owner, its target); no marked record or managed rule exists without one. Returns the
+ * disagreements (empty when they agree).
+ */
+export async function disagreements(world: World): Promise<string[]> {
+  const problems: string[] = [];
+  const routes = await world.db.routes.list({ states: ROUTE_STATES });
+  const live = routes.filter((r) => r.state !== 'deleted' && r.state !== 'failed');
+  const records = Object.values(ZONE).flatMap((z) => world.cf.records(z.id));
+  const marked = records.filter((r) => r.comment?.startsWith('tunnel-manager:'));
+  const rules = await managedRules(world);
+  for (const route of live) {
+    if (route.state !== 'active') problems.push(`${route.hostname} is ${route.state}`);
+    const named = records.filter((r) => r.name === route.hostname);
+    const good = named.filter(
+      (r) => r.type === 'CNAME' && r.content === TUNNEL_TARGET && r.comment === `tunnel-manager:${route.owner}`,
+    );
+    if (named.length !== 1 || good.length !== 1)
+      problems.push(`${route.hostname} has ${named.length} records (${good.length} good)`);
+    else if (good[0]?.id !== route.dnsRecordId)
+      problems.push(`${route.hostname} stores record ${route.dnsRecordId}, DNS has ${good[0]?.id}`);
+    const own = rules.filter((r) => r.hostname === route.hostname);
+    if (own.length !== 1 || own[0]?.managed?.owner !== route.owner || own[0]?.service !== route.target) {
+      problems.push(`${route.hostname} has rules ${JSON.stringify(own)}`);
+    }
+  }
+  for (const record of marked) {
+    if (!live.some((r) => r.hostname === record.name && record.comment === `tunnel-manager:${r.owner}`)) {
+      if (record.name !== 'ghost.example.com') problems.push(`orphan record ${record.name} (${record.comment})`);
+    }
+  }
+  for (const rule of rules) {
+    if (!live.some((r) => r.hostname === rule.hostname)) problems.push(`orphan rule ${rule.hostname}`);
+  }
+  return problems;
+}
