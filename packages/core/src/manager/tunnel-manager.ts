@@ -85,6 +85,16 @@ const describeActor = (input: unknown): string => {
   }
 };
 
+/** The project an actor names, for the audit of a call that failed before validation finished. */
+const projectOf = (input: unknown): string | null => {
+  try {
+    const actor = parseActor(input);
+    return actor.kind === 'project' ? actor.project : null;
+  } catch {
+    return null;
+  }
+};
+
 /**
  * The façade every front-end uses (see {@link TunnelManagerApi}). Each mutation validates its
  * input completely before touching anything, runs its checks that depend on shared state and its
@@ -181,7 +191,7 @@ export class TunnelManager implements TunnelManagerApi {
   async requestCname(actor: Actor, request: CnameRequest): Promise<CnameResult> {
     const startedAt = this.#clock.now();
     const raw = (request ?? {}) as unknown as Record<string, unknown>;
-    let owner: string | null = actor?.kind === 'project' ? (actor.project ?? null) : null;
+    let owner: string | null = projectOf(actor);
     let target: string | null =
       typeof raw.hostname === 'string'
         ? raw.hostname
@@ -254,7 +264,7 @@ export class TunnelManager implements TunnelManagerApi {
 
   async deleteCname(actor: Actor, hostname: string): Promise<DeleteResult> {
     const startedAt = this.#clock.now();
-    let owner: string | null = actor?.kind === 'project' ? (actor.project ?? null) : null;
+    let owner: string | null = projectOf(actor);
     let target: string | null = typeof hostname === 'string' ? hostname : null;
     try {
       const a = parseActor(actor);

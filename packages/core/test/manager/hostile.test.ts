@@ -263,6 +263,11 @@ const CASES: Case[] = [
     code: 'INVALID_INPUT',
   },
   {
+    name: 'a project name of 10,000 characters',
+    call: as({ kind: 'project', project: 'x'.repeat(10_000) }, req('s.example.com')),
+    code: 'INVALID_INPUT',
+  },
+  {
     name: 'a project pretending to be the admin owner',
     call: as({ kind: 'project', project: '@admin' }, req('s.example.com')),
     code: 'INVALID_INPUT',

@@ -195,6 +195,22 @@ describe('reconciler', () => {
     expect(await disagreements(w)).toEqual([]);
   });
 
+  it('reports a record it cannot create because an unmarked record took the name, and leaves that record alone', async () => {
+    const w = await world({ records: [] });
+    await seedRoutes(w, ['a.example.com']);
+    const [a] = recordsNamed(w, 'a.example.com');
+    await deleteRecordBehindItsBack(w, ZONE.com.id, a?.id as string);
+    w.cf.addRecord({ zone: 'example.com', type: 'A', name: 'a.example.com', content: '198.51.100.9' });
+    const plan = await w.manager.reconcilePlan();
+    expect(plan.changes.map((c) => `${c.kind} ${c.hostname}`)).toEqual(['create_dns a.example.com']);
+    const result = await w.manager.reconcileApply(plan);
+    expect(result.applied).toEqual([]);
+    expect(result.failed.map((f) => [f.change.kind, f.code])).toEqual([['create_dns', 'RECORD_CONFLICT']]);
+    expect(recordsNamed(w, 'a.example.com').map((r) => [r.type, r.content])).toEqual([['A', '198.51.100.9']]);
+    const [audit] = await w.db.audit.query({ action: 'reconcile.apply' });
+    expect(audit?.params.failed).toEqual(['create_dns a.example.com: RECORD_CONFLICT']);
+  });
+
   it('is for admins only', async () => {
     const w = await world();
     const error = await w.manager.reconcilePlan(shop).catch((e: unknown) => e);

@@ -344,6 +344,9 @@ describe('TunnelManager against the Cloudflare emulator', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect((await w.db.routes.findLive('other.example.com'))?.state).toBe('active');
+    // Both now wait: each queued a request under its lock and another when it began to wait.
+    while ((await w.db.restarts.pending()) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await w.db.restarts.pending()).toBe(4);
     // The daemon's restart, as it records it.
     await w.db.audit.append({
       at: Date.now(),
