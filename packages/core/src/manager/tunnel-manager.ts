@@ -68,6 +68,7 @@ export interface TunnelManagerDeps {
 /** Restart results after the lock is released. */
 interface Settled {
   readonly restartPending: boolean;
+  readonly restartDetail?: string;
 }
 
 /** The states of a pipeline that was (or is) under way. */
@@ -231,6 +232,7 @@ export class TunnelManager implements TunnelManagerApi {
         targetReason: outcome.route.targetReason,
         outcome: decision.kind === 'create' ? 'created' : decision.kind === 'retarget' ? 'updated' : 'unchanged',
         restartPending: settled.restartPending,
+        ...(settled.restartDetail ? { restartDetail: settled.restartDetail } : {}),
         steps: this.#steps(v, selection, decision),
         durationMs: Math.max(0, this.#clock.now() - startedAt),
       };
@@ -301,6 +303,7 @@ export class TunnelManager implements TunnelManagerApi {
         hostname: name.value,
         route: outcome.route,
         restartPending: settled.restartPending,
+        ...(settled.restartDetail ? { restartDetail: settled.restartDetail } : {}),
         durationMs: Math.max(0, this.#clock.now() - startedAt),
       };
       await this.#audit.record({
@@ -554,9 +557,16 @@ export class TunnelManager implements TunnelManagerApi {
   async #settleRestart(outcome: PipelineOutcome, reason: string, requestedBy: string): Promise<Settled> {
     const queued = outcome.restart;
     if (queued === null || !queued.pending) return { restartPending: false };
-    if (!this.#config.restart.waitForRestart) return { restartPending: true };
+    if (!this.#config.restart.waitForRestart) {
+      return {
+        restartPending: true,
+        restartDetail: 'restart.waitForRestart is off: the restart is queued for the daemon and not awaited.',
+      };
+    }
     const waited = await this.#restarts.requestRestart({ reason, requestedBy, wait: true });
-    return { restartPending: waited.pending };
+    return waited.pending
+      ? { restartPending: true, ...(waited.detail ? { restartDetail: waited.detail } : {}) }
+      : { restartPending: false };
   }
 
   async #plan(

@@ -1,3 +1,4 @@
+import { ManualClock } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Actor, isTunnelError, type TunnelError } from '../../src/index.js';
 import { container, onHost, snapshot } from '../topology/fixtures.js';
@@ -40,6 +41,7 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     expect(result.publicUrl).toBe('https://app.example.com');
     expect(result.target).toBe('http://localhost:18080');
     expect(result.restartPending).toBe(true);
+    expect(result.restartDetail).toContain('waitForRestart');
     expect(result.steps.map((s) => s.step)).toEqual(['reserve', 'write_ingress', 'create_dns', 'restart', 'activate']);
 
     const [route] = await w.db.routes.list({ hostname: 'app.example.com' });
@@ -362,6 +364,7 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     });
     const result = await pending;
     expect(result.restartPending).toBe(false);
+    expect(result.restartDetail).toBeUndefined();
     expect((await other).restartPending).toBe(false);
     expect((await w.manager.getStatus(admin)).lastRestart).toMatchObject({
       reason: 'ingress rule added',
@@ -403,5 +406,27 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     await w.manager.listDomains(shop);
     await w.manager.queryAudit(admin);
     expect(w.cf.requests).toEqual([]);
+  });
+
+  it('says why a restart it waited for is still pending when no daemon answers (manual clock)', async () => {
+    const clock = new ManualClock(Date.now());
+    const w = await world({
+      config: { restart: { waitForRestart: true, coalesceWindowMs: 0, startTimeoutMs: 1_000 } },
+      manager: { overrides: { Clock: clock } },
+    });
+    let settled = false;
+    const pending = w.manager.requestCname(shop, { hostname: 'wait.example.com', service: { port: 3000 } });
+    void pending.finally(() => {
+      settled = true;
+    });
+    // The coordinator polls the audit log for the daemon's restart until its 11 s timeout.
+    for (let i = 0; i < 200 && !settled; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      await clock.advance(250);
+    }
+    const result = await pending;
+    expect(result.outcome).toBe('created');
+    expect(result.restartPending).toBe(true);
+    expect(result.restartDetail).toContain('daemon');
   });
 });
