@@ -1,6 +1,7 @@
+import { cloudflarePlugin } from '@tunnel/provider-cloudflare';
 import { ManualClock } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Actor, isTunnelError, type TunnelError } from '../../src/index.js';
+import { Actor, createTunnelManager, isTunnelError, loadConfig, type TunnelError } from '../../src/index.js';
 import { container, onHost, snapshot } from '../topology/fixtures.js';
 import { managedRules, observe, recordsNamed, startWorld, TUNNEL_TARGET, type World, ZONE } from './helpers.js';
 
@@ -428,5 +429,27 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     expect(result.outcome).toBe('created');
     expect(result.restartPending).toBe(true);
     expect(result.restartDetail).toContain('daemon');
+  });
+
+  it('works as a library: loadConfig from a file and the Cloudflare plugin, services on the host', async () => {
+    const w = await world({ topology: null, config: { docker: { enabled: false } } });
+    const manager = createTunnelManager(loadConfig({ file: w.configFile, env: {} }), {
+      plugins: [cloudflarePlugin],
+    });
+    try {
+      const result = await manager.requestCname(shop, {
+        subdomain: 'lib',
+        domain: 'example.com',
+        service: { port: 8080 },
+      });
+      expect(result.target).toBe('http://localhost:8080');
+      expect(recordsNamed(w, 'lib.example.com')).toHaveLength(1);
+      const docker = await manager
+        .requestCname(shop, { hostname: 'lib2.example.com', service: { container: 'web', port: 80 } })
+        .catch((e: unknown) => e);
+      expect(isTunnelError(docker, 'TARGET_UNREACHABLE')).toBe(true);
+    } finally {
+      await manager.close();
+    }
   });
 });
