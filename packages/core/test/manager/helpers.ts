@@ -62,13 +62,22 @@ export const FOREIGN_RECORDS: readonly SeedDnsRecord[] = [
   },
 ];
 
-/** cloudflared on the host; `web` publishes 8080 on loopback, `api` 9000 on every address, `hidden` nothing. */
+/**
+ * cloudflared on the host; `web` publishes 8080 on loopback, `api` 9000 on every address, `hidden`
+ * nothing; all four are labelled for project shop, `blogweb` for project blog.
+ */
 export function hostTopology(): TopologySnapshot {
+  const labels = { 'tunnel.project': 'shop' };
   return snapshot(onHost, [
-    container('web', { networks: [['apps']], ports: [[8080, ['127.0.0.1:18080']]] }),
-    container('api', { networks: [['apps']], ports: [[9000, ['0.0.0.0:19000']]] }),
-    container('hidden', { networks: [['apps']], ports: [[7000]] }),
-    container('stopped', { state: 'exited', networks: [['apps']], ports: [[8080, ['127.0.0.1:18081']]] }),
+    container('web', { labels, networks: [['apps']], ports: [[8080, ['127.0.0.1:18080']]] }),
+    container('api', { labels, networks: [['apps']], ports: [[9000, ['0.0.0.0:19000']]] }),
+    container('hidden', { labels, networks: [['apps']], ports: [[7000]] }),
+    container('stopped', { labels, state: 'exited', networks: [['apps']], ports: [[8080, ['127.0.0.1:18081']]] }),
+    container('blogweb', {
+      labels: { 'tunnel.project': 'blog' },
+      networks: [['apps']],
+      ports: [[8090, ['127.0.0.1:18090']]],
+    }),
   ]);
 }
 

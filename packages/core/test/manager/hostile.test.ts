@@ -230,6 +230,12 @@ const CASES: Case[] = [
     code: 'TARGET_UNREACHABLE',
   },
 
+  {
+    name: "another project's container (ownership guard)",
+    call: as(shop, req('c.example.com', { container: 'blogweb', port: 8090 })),
+    code: 'NOT_OWNER',
+  },
+
   // --- malformed requests ---
   { name: 'scheme ftp', call: as(shop, req('s.example.com', { port: 21, scheme: 'ftp' })), code: 'INVALID_INPUT' },
   {
@@ -283,7 +289,10 @@ describe(`hostile input (${CASES.length} cases): the right code, and nothing cha
   let w: World;
   beforeAll(async () => {
     w = await startWorld({
-      config: { policy: { denyList: ['admin.example.com', '*.internal.example.com'], quotaPerProject: 1 } },
+      config: {
+        policy: { denyList: ['admin.example.com', '*.internal.example.com'], quotaPerProject: 1 },
+        docker: { ownershipGuard: true },
+      },
     });
     await w.manager.requestCname(blog, { hostname: 'taken.example.com', service: { port: 3000 } });
     await w.manager.requestCname(full, { hostname: 'full.example.com', service: { port: 3000 } });
