@@ -1,6 +1,7 @@
 import type { Domain } from '../domain/domain.js';
 import { type CnameRoute, FINAL_ROUTE_STATES } from '../domain/route.js';
 import { TunnelError } from '../errors.js';
+import { type IngressManager, planUpsert } from '../ingress/ingress-manager.js';
 import type { DnsProvider, DnsRecord } from '../ports/dns-provider.js';
 import type { RouteRepository } from '../ports/state-store.js';
 import type { TargetSelection } from '../topology/target-selector.js';
@@ -19,6 +20,7 @@ export type Decision =
 
 export interface DecideDeps {
   readonly routes: Pick<RouteRepository, 'findLive'>;
+  readonly ingress: Pick<IngressManager, 'read'>;
   readonly dns: () => DnsProvider;
   readonly tunnelTarget: () => string;
   /** Brings a route a crash left mid-pipeline to a final state (under the lock). */
@@ -77,8 +79,10 @@ export async function decide(
       live.service.container === v.service.container &&
       live.service.port === v.service.port &&
       live.service.scheme === v.service.scheme;
+    if (!same) await assertRuleFits(deps, v, selection);
     return { kind: same ? 'unchanged' : 'retarget', route: live };
   }
+  await assertRuleFits(deps, v, selection);
   const tunnel = deps.tunnelTarget();
   const records = await deps.dns().listRecords(zone.id, { name });
   const ours = records.filter((r) => r.type === 'CNAME' && r.owner === v.owner && r.content === tunnel);
@@ -111,6 +115,16 @@ export async function decide(
     );
   }
   return { kind: 'create', replace: [], reuse: ours[0] ?? null };
+}
+
+/**
+ * Refuses now what the rule write would refuse later (a rule the manager did not write, or
+ * another owner's, for the name: `HOSTNAME_TAKEN`; an earlier rule taking all its requests:
+ * `INGRESS_INVALID`), so such a request changes nothing at all.
+ */
+async function assertRuleFits(deps: DecideDeps, v: ValidatedCnameRequest, selection: TargetSelection): Promise<void> {
+  const { rules } = await deps.ingress.read();
+  planUpsert(rules, { hostname: v.hostname.value, service: selection.url, managed: { owner: v.owner } });
 }
 
 /** The steps a decision takes, one human line each (a dry run's plan, and a result's record). */

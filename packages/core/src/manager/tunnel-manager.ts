@@ -540,6 +540,7 @@ export class TunnelManager implements TunnelManagerApi {
   get #decideDeps(): DecideDeps {
     return {
       routes: this.#store.routes,
+      ingress: this.#ingress,
       dns: this.#dns,
       tunnelTarget: () => this.#tunnelTarget(),
       recover: (route, guard) => this.#pipeline.recoverRoute(route, guard),

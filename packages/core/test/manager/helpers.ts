@@ -44,6 +44,8 @@ ingress:
   # the company site
   - hostname: www.example.com
     service: http://localhost:8080
+  - hostname: static.example.com
+    service: http://localhost:8081
   - service: http_status:404
 `;
 
@@ -51,6 +53,7 @@ ingress:
 export const FOREIGN_RECORDS: readonly SeedDnsRecord[] = [
   { zone: 'example.com', type: 'A', name: 'legacy.example.com', content: '203.0.113.10', proxied: true },
   { zone: 'example.com', type: 'CNAME', name: 'www.example.com', content: 'example.netlify.app' },
+  { zone: 'example.com', type: 'CNAME', name: 'shop.example.com', content: 'shops.example.net' },
   { zone: 'example.com', type: 'TXT', name: 'txt.example.com', content: 'v=spf1 -all' },
   {
     zone: 'example.com',

@@ -141,9 +141,29 @@ const CASES: Case[] = [
   { name: 'deleting with a bad actor', call: del({ kind: 'root' }, 'taken.example.com'), code: 'INVALID_INPUT' },
   { name: 'over quota', call: as(full, req('more.example.com')), code: 'QUOTA_EXCEEDED' },
 
+  {
+    name: 'a name held by a hand-written ingress rule (no DNS record)',
+    call: as(shop, req('static.example.com')),
+    code: 'HOSTNAME_TAKEN',
+  },
+  {
+    name: 'an admin on a hand-written ingress rule, even adopting',
+    call: as(admin, req('static.example.com', { port: 1 }, { adopt: true })),
+    code: 'HOSTNAME_TAKEN',
+  },
+
   // --- names held by records the manager does not own ---
   { name: 'a name held by a hand-made A record', call: as(shop, req('legacy.example.com')), code: 'RECORD_CONFLICT' },
-  { name: 'a name held by a hand-made CNAME', call: as(shop, req('www.example.com')), code: 'RECORD_CONFLICT' },
+  {
+    name: 'a name held by a hand-made CNAME',
+    call: as(shop, req('shop.example.com')),
+    code: 'RECORD_CONFLICT',
+  },
+  {
+    name: 'a name held by a hand-written rule and a hand-made record',
+    call: as(shop, req('www.example.com')),
+    code: 'HOSTNAME_TAKEN',
+  },
   { name: 'a name held by a TXT record', call: as(shop, req('txt.example.com')), code: 'RECORD_CONFLICT' },
   {
     name: 'a name held by a record marked for an unknown owner',
