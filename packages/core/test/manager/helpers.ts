@@ -150,7 +150,20 @@ export async function startEmulator(records: readonly SeedDnsRecord[] = FOREIGN_
 /** A temp dir, the emulator, a real config.yml and SQLite file, and a manager on them. */
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'tm-manager-'));
-  const cf = await startEmulator(options.records);
+  const cf = await startEmulator(options.records).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
+  try {
+    return build(dir, cf, options);
+  } catch (error) {
+    await cf.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function build(dir: string, cf: CloudflareEmulator, options: WorldOptions): World {
   const ingressPath = join(dir, 'config.yml');
   writeFileSync(ingressPath, INGRESS_CONFIG);
   const input = configInput(dir, cf, options.config);
@@ -158,14 +171,14 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   writeFileSync(configFile, JSON.stringify(input, null, 2));
   const config = parseConfig(input);
   const topology = new InMemoryTopology(options.topology === null ? undefined : (options.topology ?? hostTopology()));
-  const build = (extra: Omit<CreateTunnelManagerOptions, 'plugins'> = {}) =>
+  const make = (extra: Omit<CreateTunnelManagerOptions, 'plugins'> = {}) =>
     createTunnelManager(config, {
       plugins: [cloudflarePlugin],
       ...extra,
       overrides: { ...(options.topology === null ? {} : { Topology: topology }), ...extra.overrides },
     });
   const managers: TunnelManager[] = [];
-  const manager = build(options.manager);
+  const manager = make(options.manager);
   managers.push(manager);
   const db = SqliteStateStore.open({ path: config.database.path });
   const ingress = new LocalFileIngressStore({ path: ingressPath, backupDir: join(dir, 'looker-backups'), backups: 0 });
@@ -180,7 +193,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     db,
     ingress,
     another(extra) {
-      const m = build(extra);
+      const m = make(extra);
       managers.push(m);
       return m;
     },
