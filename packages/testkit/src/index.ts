@@ -64,3 +64,4 @@ export {
   type InMemoryProcessControllerOptions,
 } from './memory/in-memory-process-controller.js';
 export { emptyTopologySnapshot, InMemoryTopology } from './memory/in-memory-topology.js';
+export { isProcessRunning } from './process-state.js';

@@ -309,6 +309,11 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
  * no resolver (YAML 1.1 or 1.2) reads as anything but a string — unlike `1.5e3` or `0.0`.
  */
 const PLAIN_HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * …except a float with an exponent: `0.e0`, `1.2.e-3` end in a label that starts with a letter,
+ * yet YAML reads them as numbers (found by the property test below, seed -1471727313).
+ */
+const FLOAT_WITH_EXPONENT = /^[0-9.]+e-?[0-9]+$/;
 
 /**
  * Whether a rule is the simple managed kind — canonical hostname, a service from the managed
@@ -326,6 +331,7 @@ export function isTemplateRule(rule: IngressRule): boolean {
     typeof rule.hostname === 'string' &&
     rule.hostname.length <= 253 &&
     PLAIN_HOSTNAME.test(rule.hostname) &&
+    !FLOAT_WITH_EXPONENT.test(rule.hostname) &&
     MANAGED_SERVICE_PATTERN.test(rule.service)
   );
 }

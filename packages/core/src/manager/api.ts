@@ -59,6 +59,8 @@ export interface CnameResult {
   readonly outcome: 'created' | 'updated' | 'unchanged' | 'planned';
   /** The rule is written but cloudflared has not been restarted yet (the daemon will). */
   readonly restartPending: boolean;
+  /** Why the restart is pending (not awaited, no daemon answered in time, it failed…), when it is. */
+  readonly restartDetail?: string;
   readonly steps: readonly PlannedStep[];
   readonly durationMs: number;
 }
@@ -67,6 +69,8 @@ export interface DeleteResult {
   readonly hostname: string;
   readonly route: CnameRoute;
   readonly restartPending: boolean;
+  /** Why the restart is pending, when it is. */
+  readonly restartDetail?: string;
   readonly durationMs: number;
 }
 

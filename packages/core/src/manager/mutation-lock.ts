@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { lock } from 'proper-lockfile';
+import { lockSync } from 'proper-lockfile';
 import { TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
@@ -74,7 +74,11 @@ export class MutationLock {
       try {
         return await fn(guard);
       } finally {
-        await release().catch(() => {});
+        try {
+          release();
+        } catch {
+          // Already released: the lock was taken over (assertHeld told the critical section).
+        }
       }
     } finally {
       leave();
@@ -93,7 +97,7 @@ export class MutationLock {
     return done;
   }
 
-  async #acquire(deadline: number): Promise<{ release: () => Promise<void>; guard: LockGuard }> {
+  async #acquire(deadline: number): Promise<{ release: () => void; guard: LockGuard }> {
     if (!this.#dirReady) {
       mkdirSync(this.#dataDir, { recursive: true });
       this.#dirReady = true;
@@ -101,7 +105,8 @@ export class MutationLock {
     let lost: Error | null = null;
     for (let attempt = 0; ; attempt++) {
       try {
-        const release = await lock(this.#dataDir, {
+        // Synchronous calls: each async one is a thread-pool round trip, and this is on every mutation's path.
+        const release = lockSync(this.#dataDir, {
           lockfilePath: this.path,
           realpath: false,
           stale: this.#staleMs,

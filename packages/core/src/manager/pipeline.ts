@@ -191,9 +191,10 @@ export class CnamePipeline {
   ): Promise<PipelineOutcome> {
     const { routes } = this.deps.store;
     const before = { service: route.service, target: route.target, targetReason: route.targetReason };
+    const { service, target, targetReason } = change;
     const updated = await routes.update(
       route.id,
-      { state: 'active', ...change, updatedAt: this.deps.clock.now() },
+      { state: 'active', service, target, targetReason, updatedAt: this.deps.clock.now() },
       { expectState: 'active' },
     );
     try {

@@ -6,19 +6,18 @@ import type { AuditEntry, AuditQuery } from '../domain/audit.js';
 import type { Domain } from '../domain/domain.js';
 import { Hostname } from '../domain/hostname.js';
 import { type CnameRoute, FINAL_ROUTE_STATES, isRouteState, ROUTE_STATES, type RouteState } from '../domain/route.js';
-import type { TopologySnapshot } from '../domain/topology.js';
 import { TunnelError, toTunnelError } from '../errors.js';
 import { RESTART_AUDIT_ACTION } from '../health/restart-manager.js';
 import type { HealthServices } from '../health/services.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
 import type { Clock } from '../ports/clock.js';
-import type { DnsProvider, DnsRecord } from '../ports/dns-provider.js';
+import type { DnsProvider } from '../ports/dns-provider.js';
 import type { Logger } from '../ports/logger.js';
 import type { StateStore } from '../ports/state-store.js';
 import type { Topology } from '../ports/topology.js';
 import { NoopLogger } from '../runtime/loggers.js';
 import { SystemClock } from '../runtime/system-clock.js';
-import { selectTarget, type TargetSelection } from '../topology/target-selector.js';
+import type { TargetSelection } from '../topology/target-selector.js';
 import type {
   CnameListFilter,
   CnameRequest,
@@ -32,12 +31,14 @@ import type {
 } from './api.js';
 import { AUDIT_ACTIONS, AuditTrail } from './audit.js';
 import { parseActor, type ValidatedCnameRequest, validateCnameRequest } from './cname-request.js';
+import { type DecideDeps, type Decision, decide, plannedSteps } from './decision.js';
 import { DomainService } from './domain-service.js';
 import { HostnamePolicy } from './hostname-policy.js';
 import { type LockGuard, MutationLock } from './mutation-lock.js';
 import { CnamePipeline, type PipelineHooks, type PipelineOutcome, type RestartRequester } from './pipeline.js';
 import { type ReconcileApplyOptions, type ReconcileApplyResult, type ReconcilePlan, Reconciler } from './reconciler.js';
 import { type RecoverReport, recoverRoutes } from './recover.js';
+import { selectServiceTarget } from './service-target.js';
 
 export interface TunnelManagerDeps {
   readonly config: TunnelConfig;
@@ -67,12 +68,8 @@ export interface TunnelManagerDeps {
 /** Restart results after the lock is released. */
 interface Settled {
   readonly restartPending: boolean;
+  readonly restartDetail?: string;
 }
-
-type Decision =
-  | { readonly kind: 'unchanged'; readonly route: CnameRoute }
-  | { readonly kind: 'retarget'; readonly route: CnameRoute }
-  | { readonly kind: 'create'; readonly replace: readonly DnsRecord[]; readonly reuse: DnsRecord | null };
 
 /** The states of a pipeline that was (or is) under way. */
 const PIPELINE_STATES = ROUTE_STATES.filter((s) => !FINAL_ROUTE_STATES.has(s));
@@ -82,6 +79,16 @@ const describeActor = (input: unknown): string => {
     return Actor.describe(parseActor(input));
   } catch {
     return 'invalid-actor';
+  }
+};
+
+/** The project an actor names, for the audit of a call that failed before validation finished. */
+const projectOf = (input: unknown): string | null => {
+  try {
+    const actor = parseActor(input);
+    return actor.kind === 'project' ? actor.project : null;
+  } catch {
+    return null;
   }
 };
 
@@ -181,7 +188,7 @@ export class TunnelManager implements TunnelManagerApi {
   async requestCname(actor: Actor, request: CnameRequest): Promise<CnameResult> {
     const startedAt = this.#clock.now();
     const raw = (request ?? {}) as unknown as Record<string, unknown>;
-    let owner: string | null = actor?.kind === 'project' ? (actor.project ?? null) : null;
+    let owner: string | null = projectOf(actor);
     let target: string | null =
       typeof raw.hostname === 'string'
         ? raw.hostname
@@ -202,11 +209,15 @@ export class TunnelManager implements TunnelManagerApi {
       const zone = await this.#domains.zoneFor(v.hostname);
       this.#policy.assertAllowed(v.actor, v.hostname, zone);
       this.#tunnelTarget();
-      const selection = await this.#selectTarget(v);
+      const selection = await selectServiceTarget(v, {
+        topology: this.#topology,
+        config: this.#config,
+        clock: this.#clock,
+      });
       if (v.dryRun) return await this.#plan(v, zone, selection, startedAt);
 
       const done = await this.#lock.run(async (guard) => {
-        const decision = await this.#decide(v, zone, selection, guard);
+        const decision = await decide(this.#decideDeps, v, zone, selection, guard);
         return { decision, outcome: await this.#execute(v, zone, selection, decision, guard) };
       });
       const { decision, outcome } = done;
@@ -221,6 +232,7 @@ export class TunnelManager implements TunnelManagerApi {
         targetReason: outcome.route.targetReason,
         outcome: decision.kind === 'create' ? 'created' : decision.kind === 'retarget' ? 'updated' : 'unchanged',
         restartPending: settled.restartPending,
+        ...(settled.restartDetail ? { restartDetail: settled.restartDetail } : {}),
         steps: this.#steps(v, selection, decision),
         durationMs: Math.max(0, this.#clock.now() - startedAt),
       };
@@ -254,7 +266,7 @@ export class TunnelManager implements TunnelManagerApi {
 
   async deleteCname(actor: Actor, hostname: string): Promise<DeleteResult> {
     const startedAt = this.#clock.now();
-    let owner: string | null = actor?.kind === 'project' ? (actor.project ?? null) : null;
+    let owner: string | null = projectOf(actor);
     let target: string | null = typeof hostname === 'string' ? hostname : null;
     try {
       const a = parseActor(actor);
@@ -291,6 +303,7 @@ export class TunnelManager implements TunnelManagerApi {
         hostname: name.value,
         route: outcome.route,
         restartPending: settled.restartPending,
+        ...(settled.restartDetail ? { restartDetail: settled.restartDetail } : {}),
         durationMs: Math.max(0, this.#clock.now() - startedAt),
       };
       await this.#audit.record({
@@ -488,128 +501,6 @@ export class TunnelManager implements TunnelManagerApi {
     return counts;
   }
 
-  async #selectTarget(v: ValidatedCnameRequest): Promise<TargetSelection> {
-    let snapshot: TopologySnapshot;
-    if (this.#topology) {
-      snapshot = await this.#topology.snapshot();
-    } else if (this.#config.docker.enabled) {
-      throw new TunnelError('CONFIG_INVALID', 'docker.enabled is true, but no Topology is registered.', {
-        hint: 'Pass dockerPlugin from @tunnel/provider-docker to createTunnelManager, or set docker.enabled: false when every service runs on the host.',
-      });
-    } else {
-      if (v.service.container !== null) {
-        throw new TunnelError(
-          'TARGET_UNREACHABLE',
-          `Cannot publish container ${v.service.container}: Docker support is turned off (docker.enabled: false).`,
-          {
-            hint: 'Publish the service on a host port and ask without a container, or ask the operator to enable Docker.',
-            retryable: false,
-            details: { container: v.service.container },
-          },
-        );
-      }
-      snapshot = {
-        takenAt: this.#clock.now(),
-        docker: { available: false, reason: 'docker.enabled is false' },
-        cloudflared: { kind: 'host', pid: null, detail: 'Docker support is off, so cloudflared runs on the host' },
-        containers: [],
-        networks: [],
-      };
-    }
-    return selectTarget(
-      snapshot,
-      { actor: v.actor, container: v.service.container, port: v.service.port, scheme: v.service.scheme },
-      { ownershipGuard: this.#config.docker.ownershipGuard },
-    );
-  }
-
-  /**
-   * What a request amounts to against the current state: nothing, a new target, or a create
-   * (replacing records for an admin who adopts). Runs under the lock, or without it for a plan
-   * (`guard` null), in which case a route a crash left behind is taken as already recovered.
-   */
-  async #decide(
-    v: ValidatedCnameRequest,
-    zone: Domain,
-    selection: TargetSelection,
-    guard: LockGuard | null,
-  ): Promise<Decision> {
-    const name = v.hostname.value;
-    let live = await this.#store.routes.findLive(name);
-    if (live && !FINAL_ROUTE_STATES.has(live.state)) {
-      if (guard) {
-        await this.#pipeline.recoverRoute(live, guard);
-        live = await this.#store.routes.findLive(name);
-      } else {
-        live = null;
-      }
-    }
-    if (live && !FINAL_ROUTE_STATES.has(live.state)) {
-      throw new TunnelError(
-        'CONCURRENT_CHANGE',
-        `${name} is left half-done by an interrupted change that could not be recovered yet.`,
-        {
-          hint: 'Retry in a moment; if it persists, run `tunnel recover` and check the provider is reachable.',
-          details: { hostname: name, state: live.state },
-        },
-      );
-    }
-    if (live) {
-      if (live.owner !== v.owner) {
-        const asAdmin = v.actor.kind === 'admin';
-        throw new TunnelError(
-          'HOSTNAME_TAKEN',
-          `${name} is already held by ${asAdmin ? live.owner : 'another project'}.`,
-          {
-            hint: asAdmin
-              ? `Pass project: "${live.owner}" to change it on its owner's behalf, or delete it first.`
-              : 'Pick another hostname; an admin can release this one.',
-            details: { hostname: name, ...(asAdmin ? { owner: live.owner } : {}) },
-          },
-        );
-      }
-      const same =
-        live.target === selection.url &&
-        live.service.container === v.service.container &&
-        live.service.port === v.service.port &&
-        live.service.scheme === v.service.scheme;
-      return { kind: same ? 'unchanged' : 'retarget', route: live };
-    }
-    const tunnel = this.#tunnelTarget();
-    const records = await this.#dns().listRecords(zone.id, { name });
-    const ours = records.filter((r) => r.type === 'CNAME' && r.owner === v.owner && r.content === tunnel);
-    const others = records.filter((r) => !ours.includes(r));
-    const holder = others[0];
-    if (holder) {
-      if (v.adopt) return { kind: 'create', replace: records, reuse: null };
-      throw new TunnelError(
-        'RECORD_CONFLICT',
-        `${name} already has a ${holder.type} record (${holder.content}) ${
-          holder.owner === null
-            ? 'that Tunnel Manager did not create'
-            : holder.owner === v.owner
-              ? 'marked as yours that is not a CNAME to this tunnel'
-              : 'marked by Tunnel Manager for another owner'
-        }.`,
-        {
-          hint:
-            v.actor.kind === 'admin'
-              ? 'Pass adopt: true to replace it with the tunnel CNAME, or pick another hostname.'
-              : 'Pick another hostname, or ask an admin to adopt the record.',
-          details: {
-            hostname: name,
-            recordId: holder.id,
-            type: holder.type,
-            content: holder.content,
-            owner: holder.owner,
-            records: records.length,
-          },
-        },
-      );
-    }
-    return { kind: 'create', replace: [], reuse: ours[0] ?? null };
-  }
-
   async #execute(
     v: ValidatedCnameRequest,
     zone: Domain,
@@ -646,13 +537,37 @@ export class TunnelManager implements TunnelManagerApi {
     }
   }
 
+  get #decideDeps(): DecideDeps {
+    return {
+      routes: this.#store.routes,
+      ingress: this.#ingress,
+      dns: this.#dns,
+      tunnelTarget: () => this.#tunnelTarget(),
+      recover: (route, guard) => this.#pipeline.recoverRoute(route, guard),
+    };
+  }
+
+  #steps(v: ValidatedCnameRequest, selection: TargetSelection, decision: Decision): PlannedStep[] {
+    return plannedSteps(v, selection, decision, {
+      restartNeeded: this.#restarts.restartNeeded,
+      tunnelTarget: this.#tunnelTarget(),
+    });
+  }
+
   /** After the lock is released: waits for the queued restart when configured to. */
   async #settleRestart(outcome: PipelineOutcome, reason: string, requestedBy: string): Promise<Settled> {
     const queued = outcome.restart;
     if (queued === null || !queued.pending) return { restartPending: false };
-    if (!this.#config.restart.waitForRestart) return { restartPending: true };
+    if (!this.#config.restart.waitForRestart) {
+      return {
+        restartPending: true,
+        restartDetail: 'restart.waitForRestart is off: the restart is queued for the daemon and not awaited.',
+      };
+    }
     const waited = await this.#restarts.requestRestart({ reason, requestedBy, wait: true });
-    return { restartPending: waited.pending };
+    return waited.pending
+      ? { restartPending: true, ...(waited.detail ? { restartDetail: waited.detail } : {}) }
+      : { restartPending: false };
   }
 
   async #plan(
@@ -661,7 +576,7 @@ export class TunnelManager implements TunnelManagerApi {
     selection: TargetSelection,
     startedAt: number,
   ): Promise<CnameResult> {
-    const decision = await this.#decide(v, zone, selection, null);
+    const decision = await decide(this.#decideDeps, v, zone, selection, null);
     const now = this.#clock.now();
     const route: CnameRoute =
       decision.kind === 'create'
@@ -691,41 +606,5 @@ export class TunnelManager implements TunnelManagerApi {
       steps: this.#steps(v, selection, decision),
       durationMs: Math.max(0, now - startedAt),
     };
-  }
-
-  #steps(v: ValidatedCnameRequest, selection: TargetSelection, decision: Decision): PlannedStep[] {
-    const name = v.hostname.value;
-    const restart: PlannedStep[] = this.#restarts.restartNeeded
-      ? [{ step: 'restart', summary: 'restart cloudflared so it loads the changed ingress rules' }]
-      : [];
-    if (decision.kind === 'unchanged') {
-      return [{ step: 'none', summary: `${name} already routes to ${decision.route.target}; nothing to change` }];
-    }
-    if (decision.kind === 'retarget') {
-      return [
-        {
-          step: 'update_ingress',
-          summary: `change ingress rule ${name} → ${selection.url} (was ${decision.route.target})`,
-        },
-        ...restart,
-      ];
-    }
-    const cname = `CNAME ${name} → ${this.#tunnelTarget()} (proxied, marked for ${v.owner})`;
-    const dns: PlannedStep =
-      decision.replace.length > 0
-        ? {
-            step: 'replace_dns',
-            summary: `replace ${decision.replace.map((r) => `${r.type} ${r.content}`).join(', ')} with ${cname}`,
-          }
-        : decision.reuse
-          ? { step: 'create_dns', summary: `reuse the existing ${cname} (record ${decision.reuse.id})` }
-          : { step: 'create_dns', summary: `create ${cname}` };
-    return [
-      { step: 'reserve', summary: `reserve ${name} for ${v.owner}` },
-      { step: 'write_ingress', summary: `add ingress rule ${name} → ${selection.url}` },
-      dns,
-      ...restart,
-      { step: 'activate', summary: `mark ${name} active` },
-    ];
   }
 }

@@ -244,7 +244,13 @@ describe('the template for managed entries', () => {
         expect(file.rules).toEqual([rule]);
         expect(file.layout?.ends[0]).toBe(text.length);
       }),
-      { numRuns: 1_000 },
+      {
+        numRuns: 1_000,
+        examples: [
+          ['0.e0', 'unix://', '0', 0, false],
+          ['1.2.e-3', 'http://a:1', 'x', 2, true],
+        ],
+      },
     );
     // Most go through the template; the rest exercise the YAML library's quoting.
     expect(templated).toBeGreaterThan(600);

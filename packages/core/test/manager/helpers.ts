@@ -44,6 +44,8 @@ ingress:
   # the company site
   - hostname: www.example.com
     service: http://localhost:8080
+  - hostname: static.example.com
+    service: http://localhost:8081
   - service: http_status:404
 `;
 
@@ -51,6 +53,7 @@ ingress:
 export const FOREIGN_RECORDS: readonly SeedDnsRecord[] = [
   { zone: 'example.com', type: 'A', name: 'legacy.example.com', content: '203.0.113.10', proxied: true },
   { zone: 'example.com', type: 'CNAME', name: 'www.example.com', content: 'example.netlify.app' },
+  { zone: 'example.com', type: 'CNAME', name: 'shop.example.com', content: 'shops.example.net' },
   { zone: 'example.com', type: 'TXT', name: 'txt.example.com', content: 'v=spf1 -all' },
   {
     zone: 'example.com',
@@ -62,13 +65,22 @@ export const FOREIGN_RECORDS: readonly SeedDnsRecord[] = [
   },
 ];
 
-/** cloudflared on the host; `web` publishes 8080 on loopback, `api` 9000 on every address, `hidden` nothing. */
+/**
+ * cloudflared on the host; `web` publishes 8080 on loopback, `api` 9000 on every address, `hidden`
+ * nothing; all four are labelled for project shop, `blogweb` for project blog.
+ */
 export function hostTopology(): TopologySnapshot {
+  const labels = { 'tunnel.project': 'shop' };
   return snapshot(onHost, [
-    container('web', { networks: [['apps']], ports: [[8080, ['127.0.0.1:18080']]] }),
-    container('api', { networks: [['apps']], ports: [[9000, ['0.0.0.0:19000']]] }),
-    container('hidden', { networks: [['apps']], ports: [[7000]] }),
-    container('stopped', { state: 'exited', networks: [['apps']], ports: [[8080, ['127.0.0.1:18081']]] }),
+    container('web', { labels, networks: [['apps']], ports: [[8080, ['127.0.0.1:18080']]] }),
+    container('api', { labels, networks: [['apps']], ports: [[9000, ['0.0.0.0:19000']]] }),
+    container('hidden', { labels, networks: [['apps']], ports: [[7000]] }),
+    container('stopped', { labels, state: 'exited', networks: [['apps']], ports: [[8080, ['127.0.0.1:18081']]] }),
+    container('blogweb', {
+      labels: { 'tunnel.project': 'blog' },
+      networks: [['apps']],
+      ports: [[8090, ['127.0.0.1:18090']]],
+    }),
   ]);
 }
 
@@ -138,7 +150,20 @@ export async function startEmulator(records: readonly SeedDnsRecord[] = FOREIGN_
 /** A temp dir, the emulator, a real config.yml and SQLite file, and a manager on them. */
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'tm-manager-'));
-  const cf = await startEmulator(options.records);
+  const cf = await startEmulator(options.records).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
+  try {
+    return build(dir, cf, options);
+  } catch (error) {
+    await cf.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function build(dir: string, cf: CloudflareEmulator, options: WorldOptions): World {
   const ingressPath = join(dir, 'config.yml');
   writeFileSync(ingressPath, INGRESS_CONFIG);
   const input = configInput(dir, cf, options.config);
@@ -146,14 +171,14 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   writeFileSync(configFile, JSON.stringify(input, null, 2));
   const config = parseConfig(input);
   const topology = new InMemoryTopology(options.topology === null ? undefined : (options.topology ?? hostTopology()));
-  const build = (extra: Omit<CreateTunnelManagerOptions, 'plugins'> = {}) =>
+  const make = (extra: Omit<CreateTunnelManagerOptions, 'plugins'> = {}) =>
     createTunnelManager(config, {
       plugins: [cloudflarePlugin],
       ...extra,
       overrides: { ...(options.topology === null ? {} : { Topology: topology }), ...extra.overrides },
     });
   const managers: TunnelManager[] = [];
-  const manager = build(options.manager);
+  const manager = make(options.manager);
   managers.push(manager);
   const db = SqliteStateStore.open({ path: config.database.path });
   const ingress = new LocalFileIngressStore({ path: ingressPath, backupDir: join(dir, 'looker-backups'), backups: 0 });
@@ -168,7 +193,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     db,
     ingress,
     another(extra) {
-      const m = build(extra);
+      const m = make(extra);
       managers.push(m);
       return m;
     },
@@ -213,4 +238,43 @@ export function recordsNamed(world: World, name: string) {
 /** The managed rules in the ingress file, read by a second reader. */
 export async function managedRules(world: World) {
   return (await world.ingress.read()).rules.filter((r) => r.managed);
+}
+
+/**
+ * Whether the database, DNS and the ingress file agree: every live route is active and has
+ * exactly one record (its stored id, marked for its owner, a CNAME to the tunnel) and one managed
+ * rule (its owner, its target); no marked record or managed rule exists without one. Returns the
+ * disagreements (empty when they agree).
+ */
+export async function disagreements(world: World): Promise<string[]> {
+  const problems: string[] = [];
+  const routes = await world.db.routes.list({ states: ROUTE_STATES });
+  const live = routes.filter((r) => r.state !== 'deleted' && r.state !== 'failed');
+  const records = Object.values(ZONE).flatMap((z) => world.cf.records(z.id));
+  const marked = records.filter((r) => r.comment?.startsWith('tunnel-manager:'));
+  const rules = await managedRules(world);
+  for (const route of live) {
+    if (route.state !== 'active') problems.push(`${route.hostname} is ${route.state}`);
+    const named = records.filter((r) => r.name === route.hostname);
+    const good = named.filter(
+      (r) => r.type === 'CNAME' && r.content === TUNNEL_TARGET && r.comment === `tunnel-manager:${route.owner}`,
+    );
+    if (named.length !== 1 || good.length !== 1)
+      problems.push(`${route.hostname} has ${named.length} records (${good.length} good)`);
+    else if (good[0]?.id !== route.dnsRecordId)
+      problems.push(`${route.hostname} stores record ${route.dnsRecordId}, DNS has ${good[0]?.id}`);
+    const own = rules.filter((r) => r.hostname === route.hostname);
+    if (own.length !== 1 || own[0]?.managed?.owner !== route.owner || own[0]?.service !== route.target) {
+      problems.push(`${route.hostname} has rules ${JSON.stringify(own)}`);
+    }
+  }
+  for (const record of marked) {
+    if (!live.some((r) => r.hostname === record.name && record.comment === `tunnel-manager:${r.owner}`)) {
+      if (record.name !== 'ghost.example.com') problems.push(`orphan record ${record.name} (${record.comment})`);
+    }
+  }
+  for (const rule of rules) {
+    if (!live.some((r) => r.hostname === rule.hostname)) problems.push(`orphan rule ${rule.hostname}`);
+  }
+  return problems;
 }

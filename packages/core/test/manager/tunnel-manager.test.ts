@@ -1,5 +1,7 @@
+import { cloudflarePlugin } from '@tunnel/provider-cloudflare';
+import { ManualClock } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Actor, isTunnelError, type TunnelError } from '../../src/index.js';
+import { Actor, createTunnelManager, isTunnelError, loadConfig, type TunnelError } from '../../src/index.js';
 import { container, onHost, snapshot } from '../topology/fixtures.js';
 import { managedRules, observe, recordsNamed, startWorld, TUNNEL_TARGET, type World, ZONE } from './helpers.js';
 
@@ -40,6 +42,7 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     expect(result.publicUrl).toBe('https://app.example.com');
     expect(result.target).toBe('http://localhost:18080');
     expect(result.restartPending).toBe(true);
+    expect(result.restartDetail).toContain('waitForRestart');
     expect(result.steps.map((s) => s.step)).toEqual(['reserve', 'write_ingress', 'create_dns', 'restart', 'activate']);
 
     const [route] = await w.db.routes.list({ hostname: 'app.example.com' });
@@ -327,5 +330,126 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     expect(result.target).toBe('http://shopweb:8000');
     expect(result.targetReason).toContain('edge');
     expect(onHost.kind).toBe('host');
+  });
+
+  it('waits for the restart after releasing the lock when restart.waitForRestart is on', async () => {
+    const w = await world({ config: { restart: { waitForRestart: true } } });
+    await w.manager.listDomains(admin);
+    const pending = w.manager.requestCname(shop, { hostname: 'live.example.com', service: { port: 3000 } });
+    // The request queues a restart under the lock, then waits for the daemon with the lock released.
+    const deadline = Date.now() + 30_000;
+    while ((await w.db.restarts.pending()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await w.db.restarts.pending()).toBe(2);
+    expect((await w.db.routes.findLive('live.example.com'))?.state).toBe('active');
+    // Another process gets the lock meanwhile: its route goes active while the first still waits.
+    const other = w.another().requestCname(blog, { hostname: 'other.example.com', service: { port: 3000 } });
+    while ((await w.db.routes.findLive('other.example.com'))?.state !== 'active' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await w.db.routes.findLive('other.example.com'))?.state).toBe('active');
+    // Both now wait: each queued a request under its lock and another when it began to wait.
+    while ((await w.db.restarts.pending()) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await w.db.restarts.pending()).toBe(4);
+    // The daemon's restart, as it records it.
+    await w.db.audit.append({
+      at: Date.now(),
+      actor: 'system',
+      project: null,
+      action: 'tunnel.restart',
+      target: 'cloudflared',
+      params: { reason: 'ingress rule added', scope: 'all' },
+      outcome: 'ok',
+      errorCode: null,
+      message: null,
+      durationMs: 5,
+    });
+    const result = await pending;
+    expect(result.restartPending).toBe(false);
+    expect(result.restartDetail).toBeUndefined();
+    expect((await other).restartPending).toBe(false);
+    expect((await w.manager.getStatus(admin)).lastRestart).toMatchObject({
+      reason: 'ingress rule added',
+      outcome: 'ok',
+    });
+  });
+
+  it('refuses a bad deny list at construction, and marks zones a project cannot use', async () => {
+    const w = await world({ config: { policy: { denyList: ['*.example.org'] } } });
+    const views = await w.manager.listDomains(shop);
+    expect(views.find((d) => d.name === 'example.org')).toMatchObject({ usable: false });
+    expect(views.find((d) => d.name === 'example.org')?.reason).toContain('*.example.org');
+    expect((await w.manager.listDomains(admin)).find((d) => d.name === 'example.org')?.usable).toBe(true);
+    await expectCode(
+      w.manager.requestCname(shop, { hostname: 'a.example.org', service: { port: 1 } }),
+      'POLICY_DENIED',
+    );
+    expect(() => w.another({ overrides: {} })).not.toThrow();
+    const bad = await startWorld({ config: { policy: { denyList: ['not a name'] } } }).catch((e: unknown) => e);
+    expect(isTunnelError(bad, 'CONFIG_INVALID')).toBe(true);
+  });
+
+  it('builds the daemon’s health services in daemon mode, only a coordinator in client mode', async () => {
+    const w = await world();
+    expect(w.manager.health?.coordinator.mode).toBe('client');
+    expect(w.manager.health?.monitor).toBeNull();
+    const daemon = w.another({ mode: 'daemon' });
+    expect(daemon.health?.coordinator.mode).toBe('daemon');
+    expect(daemon.health?.monitor).not.toBeNull();
+    expect(daemon.container).not.toBeNull();
+  });
+
+  it('serves reads without the DNS provider (no credentials needed to list or report)', async () => {
+    const w = await world();
+    await w.manager.requestCname(shop, { hostname: 'r.example.com', service: { port: 3000 } });
+    w.cf.clearRequests();
+    await w.manager.listCnames(admin);
+    await w.manager.getStatus(shop);
+    await w.manager.listDomains(shop);
+    await w.manager.queryAudit(admin);
+    expect(w.cf.requests).toEqual([]);
+  });
+
+  it('says why a restart it waited for is still pending when no daemon answers (manual clock)', async () => {
+    const clock = new ManualClock(Date.now());
+    const w = await world({
+      config: { restart: { waitForRestart: true, coalesceWindowMs: 0, startTimeoutMs: 1_000 } },
+      manager: { overrides: { Clock: clock } },
+    });
+    let settled = false;
+    const pending = w.manager.requestCname(shop, { hostname: 'wait.example.com', service: { port: 3000 } });
+    void pending.finally(() => {
+      settled = true;
+    });
+    // The coordinator polls the audit log for the daemon's restart until its 11 s timeout.
+    for (let i = 0; i < 200 && !settled; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      await clock.advance(250);
+    }
+    const result = await pending;
+    expect(result.outcome).toBe('created');
+    expect(result.restartPending).toBe(true);
+    expect(result.restartDetail).toContain('daemon');
+  });
+
+  it('works as a library: loadConfig from a file and the Cloudflare plugin, services on the host', async () => {
+    const w = await world({ topology: null, config: { docker: { enabled: false } } });
+    const manager = createTunnelManager(loadConfig({ file: w.configFile, env: {} }), {
+      plugins: [cloudflarePlugin],
+    });
+    try {
+      const result = await manager.requestCname(shop, {
+        subdomain: 'lib',
+        domain: 'example.com',
+        service: { port: 8080 },
+      });
+      expect(result.target).toBe('http://localhost:8080');
+      expect(recordsNamed(w, 'lib.example.com')).toHaveLength(1);
+      const docker = await manager
+        .requestCname(shop, { hostname: 'lib2.example.com', service: { container: 'web', port: 80 } })
+        .catch((e: unknown) => e);
+      expect(isTunnelError(docker, 'TARGET_UNREACHABLE')).toBe(true);
+    } finally {
+      await manager.close();
+    }
   });
 });
