@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const tunnel = join(root, 'packages/cli/dist/bin/tunnel.js');
+const tunnel = join(root, 'packages/cli/bundle/tunnel.js');
 const dataDir = mkdtempSync(join(tmpdir(), 'tunnel-examples-'));
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TUNNEL_')));
 

@@ -1,7 +1,7 @@
 // pnpm bench cli
 //
 // Start-up time of the `tunnel` executable as a user meets it: wall-clock from spawning
-// `node packages/cli/dist/bin/tunnel.js …` until it exits, node's own start included.
+// `node packages/cli/bundle/tunnel.js …` until it exits, node's own start included.
 // - `tunnel --help`: commander and the help text only (no core, no provider SDK).
 // - `tunnel status --json`: config, the TunnelManager in client mode over a SQLite database
 //   with 500 routes, a day of health samples at 30 s and 2,000 audit entries; no network.
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { SqliteStateStore } from '@tunnel/core';
 import { percentile, report, round, scratchDir, timeEach } from './lib.js';
 
-const TUNNEL = fileURLToPath(new URL('../../packages/cli/dist/bin/tunnel.js', import.meta.url));
+const TUNNEL = fileURLToPath(new URL('../../packages/cli/bundle/tunnel.js', import.meta.url));
 const RUNS = 25;
 const dir = scratchDir('cli');
 

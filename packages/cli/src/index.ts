@@ -1,7 +1,8 @@
 /**
  * @tunnel/cli — the `tunnel` command, the daemon and the sandbox. Glue only: everything it does
  * is core's, through the providers it composes. Named exports only. (The `tunnel` executable is
- * `dist/bin/tunnel.js`; it imports `main.js` alone, so starting it loads no provider SDK.)
+ * `bundle/tunnel.js`, bundled from `dist/bin/tunnel.js`; it imports `main.js` alone and loads the
+ * rest lazily, so starting it loads no provider SDK.)
  */
 
 // --- doctor ---

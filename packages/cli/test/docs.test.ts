@@ -23,7 +23,7 @@ describe('README', () => {
     const unit = read('packages/cli/deploy/tunnel-manager.service');
     expect(block(readme, 'systemd-unit')).toBe(`\`\`\`ini\n${unit.trimEnd()}\n\`\`\``);
     const execStart = /^ExecStart=\/usr\/bin\/node \/opt\/tunnel-manager\/(\S+) daemon$/m.exec(unit)?.[1];
-    expect(execStart).toBe('packages/cli/dist/bin/tunnel.js');
+    expect(execStart).toBe('packages/cli/bundle/tunnel.js');
     expect(existsSync(new URL(execStart as string, root))).toBe(true);
   });
 
@@ -31,9 +31,10 @@ describe('README', () => {
     expect(readme).toContain('bash scripts/bootstrap.sh && pnpm start');
     expect(readme).toContain('bash scripts/bootstrap.sh --test-services && pnpm test');
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts.start).toBe('tsc -b && node packages/cli/dist/bin/tunnel.js sandbox --data-dir .sandbox');
-    expect(scripts.tunnel).toBe('node packages/cli/dist/bin/tunnel.js');
-    expect(scripts.test).toBe('tsc -b && vitest run');
+    expect(scripts.start).toBe('pnpm build && node packages/cli/bundle/tunnel.js sandbox --data-dir .sandbox');
+    expect(scripts.tunnel).toBe('node packages/cli/bundle/tunnel.js');
+    expect(scripts.test).toBe('pnpm build && vitest run');
+    expect(scripts.build).toBe('tsc -b && pnpm --filter @tunnel/cli bundle');
     expect(read('.gitignore')).toMatch(/^\.sandbox\/$/m);
   });
 

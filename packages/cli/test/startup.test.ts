@@ -4,16 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanTempDirs, tempDir } from './support/io.js';
-import { cleanEnv, TUNNEL_BIN } from './support/spawn.js';
+import { cleanEnv, TUNNEL_BIN, TUNNEL_DIST_BIN } from './support/spawn.js';
 
 afterEach(cleanTempDirs);
 
 const TRACE = fileURLToPath(new URL('./fixtures/trace-imports.mjs', import.meta.url));
 
-/** The module URLs the built `tunnel` resolves while running `args`. */
-async function modulesLoadedBy(args: string[], env: Record<string, string> = {}): Promise<string[]> {
+/** The module URLs `bin` (the unbundled program, unless given) resolves while running `args`. */
+async function modulesLoadedBy(
+  args: string[],
+  env: Record<string, string> = {},
+  bin: string = TUNNEL_DIST_BIN,
+): Promise<string[]> {
   const file = join(tempDir(), 'imports.txt');
-  const run = await execa(process.execPath, ['--import', TRACE, TUNNEL_BIN, ...args], {
+  const run = await execa(process.execPath, ['--import', TRACE, bin, ...args], {
     env: cleanEnv({ TRACE_IMPORTS_FILE: file, ...env }),
     extendEnv: false,
     reject: false,
@@ -30,6 +34,9 @@ const HEAVY = [
   ['@tunnel/provider-docker', /\/packages\/provider-docker\//],
 ] as const;
 
+// The import graph is checked on the unbundled program, where every module is its own file; the
+// bundle keeps each dynamic import as a chunk, and what it leaves out (native code, the SDKs) must
+// still load only when used.
 describe('start-up cost', () => {
   it('`tunnel --help` loads no provider SDK, no MCP SDK and not even core', async () => {
     const loaded = await modulesLoadedBy(['--help']);
@@ -55,5 +62,42 @@ describe('start-up cost', () => {
         loaded.filter((url) => pattern.test(url)),
         name,
       ).toEqual([]);
+  });
+
+  it('the bundled `tunnel` loads none of the packages it leaves out for --help, and for status only SQLite', async () => {
+    const external = (loaded: string[]) =>
+      [
+        ...new Set(loaded.map((url) => /.*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1]).filter(Boolean)),
+      ].sort();
+    expect(external(await modulesLoadedBy(['--help'], {}, TUNNEL_BIN))).toEqual([]);
+    const dir = tempDir();
+    const status = await modulesLoadedBy(
+      ['status', '--json'],
+      {
+        TUNNEL_DATA_DIR: dir,
+        TUNNEL_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
+        TUNNEL_DOCKER__ENABLED: 'false',
+      },
+      TUNNEL_BIN,
+    );
+    expect(status.every((url) => !url.includes('/packages/core/'))).toBe(true);
+    // (The tracer sees ES module resolutions: better-sqlite3's own require()s are not listed.)
+    expect(external(status)).toEqual(['better-sqlite3']);
+  });
+});
+
+describe('a closed stdout', () => {
+  it('ends `tunnel` quietly with its exit code, not an EPIPE stack trace', async () => {
+    const child = execa(process.execPath, [TUNNEL_BIN, '--help'], {
+      env: cleanEnv(),
+      extendEnv: false,
+      reject: false,
+      stdout: 'pipe',
+    });
+    // Closed before node has even started: the first write meets a pipe with no reader.
+    child.stdout?.destroy();
+    const result = await child;
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
   });
 });

@@ -4,8 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import type { SandboxInfo } from '../../src/index.js';
 
-/** The built executable, run as a user runs it (`pnpm test` builds it first). */
-export const TUNNEL_BIN = fileURLToPath(new URL('../../dist/bin/tunnel.js', import.meta.url));
+/** The built executable, run as a user runs it: the bundle `pnpm build` makes (`pnpm test` builds it first). */
+export const TUNNEL_BIN = fileURLToPath(new URL('../../bundle/tunnel.js', import.meta.url));
+
+/** The same program unbundled, as `tsc -b` emits it: one file per module, for tests of the import graph. */
+export const TUNNEL_DIST_BIN = fileURLToPath(new URL('../../dist/bin/tunnel.js', import.meta.url));
 
 /** The environment of a user's shell, without any TUNNEL_* variable of the machine running the tests. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
