@@ -99,6 +99,23 @@ describe('SqliteStateStore (SQLite specifics)', () => {
     check.close();
   });
 
+  it('stores a health sample whose /ready latency has a fraction (regression: STRICT INTEGER column refused it)', async () => {
+    const store = SqliteStateStore.open({ path: tempDb() });
+    const sample = {
+      at: 1_000,
+      status: 'healthy' as const,
+      processState: 'running' as const,
+      readyConnections: 4,
+      latencyMs: 3.217,
+      apiStatus: null,
+      failingCheck: null,
+      detail: null,
+    };
+    await store.health.insert(sample);
+    expect(await store.health.list({ limit: 5 })).toEqual([{ ...sample, latencyMs: 3 }]);
+    await store.close();
+  });
+
   it('reports a file that is not a database as STATE_CORRUPT', () => {
     const path = tempDb();
     SqliteStateStore.open({ path }).close();

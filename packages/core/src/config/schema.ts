@@ -95,8 +95,9 @@ const cloudflaredSchema = z
         unit: z
           .string()
           .regex(/^[a-zA-Z0-9@._-]+$/, 'must be a systemd unit name')
-          .default('cloudflared.service'),
-        systemctlPath: z.string().min(1).default('systemctl'),
+          .default('cloudflared.service')
+          .describe('The unit running cloudflared (`cloudflared.controller: systemd`).'),
+        systemctlPath: z.string().min(1).default('systemctl').describe('The systemctl executable.'),
       })
       .prefault({}),
     child: z
@@ -107,16 +108,32 @@ const cloudflaredSchema = z
           .optional()
           .describe('Arguments. @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`'),
         replicas: int(1, 8).default(1).describe('cloudflared processes running the same tunnel.'),
-        pidFile: z.string().min(1).optional().describe('@default `<dataDir>/cloudflared.pid`'),
-        logFile: z.string().min(1).optional().describe('@default `<dataDir>/cloudflared.log`'),
-        logMaxBytes: int(1024, 1024 ** 3).default(10 * 1024 ** 2),
+        pidFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'Records the supervised processes, so a restarted daemon adopts them. @default `<dataDir>/cloudflared.pid`',
+          ),
+        logFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("cloudflared's output (replica N logs to `<name>-N<ext>`). @default `<dataDir>/cloudflared.log`"),
+        logMaxBytes: int(1024, 1024 ** 3)
+          .default(10 * 1024 ** 2)
+          .describe('A log file is rotated at this size.'),
         logFiles: int(1, 100).default(3).describe('Rotated log files kept.'),
         stopOnExit: z.boolean().default(false).describe('Stop the supervised cloudflared when the daemon exits.'),
       })
       .prefault({}),
     docker: z
       .strictObject({
-        container: z.string().regex(CONTAINER_NAME, 'must be a Docker container name').default('cloudflared'),
+        container: z
+          .string()
+          .regex(CONTAINER_NAME, 'must be a Docker container name')
+          .default('cloudflared')
+          .describe('The container running cloudflared (`cloudflared.controller: docker`).'),
       })
       .prefault({}),
   })
@@ -130,8 +147,10 @@ const healthSchema = z.strictObject({
 });
 
 const restartSchema = z.strictObject({
-  initialBackoffMs: ms(100, 3_600_000).default(5_000),
-  maxBackoffMs: ms(100, 86_400_000).default(300_000),
+  initialBackoffMs: ms(100, 3_600_000)
+    .default(5_000)
+    .describe('Wait before the second restart attempt in a row; it doubles after each failed attempt.'),
+  maxBackoffMs: ms(100, 86_400_000).default(300_000).describe('The longest wait between restart attempts.'),
   jitterRatio: z.number().min(0).max(1).default(0.1).describe('± share of each wait.'),
   healthyResetMs: ms(1_000, 86_400_000).default(600_000).describe('Healthy for this long resets the backoff.'),
   startTimeoutMs: ms(1_000, 3_600_000)
@@ -145,8 +164,11 @@ const restartSchema = z.strictObject({
 });
 
 const dockerSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  socketPath: z.string().min(1).default('/var/run/docker.sock'),
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe('Services may run in Docker containers (else every target is a port on the host).'),
+  socketPath: z.string().min(1).default('/var/run/docker.sock').describe("The Docker engine's Unix socket."),
   cloudflaredContainer: z
     .string()
     .regex(CONTAINER_NAME, 'must be a Docker container name')
@@ -157,7 +179,9 @@ const dockerSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('A label (`key` or `key=value`) that marks the cloudflared container.'),
-  snapshotTtlMs: ms(0, 3_600_000).default(30_000),
+  snapshotTtlMs: ms(0, 3_600_000)
+    .default(30_000)
+    .describe('How long a Docker topology snapshot is reused (Docker events refresh it sooner).'),
   ownershipGuard: z
     .boolean()
     .default(false)
@@ -174,7 +198,7 @@ const policySchema = z.strictObject({
 });
 
 const reconcileSchema = z.strictObject({
-  intervalMs: ms(10_000, 86_400_000).default(600_000),
+  intervalMs: ms(10_000, 86_400_000).default(600_000).describe('How often the daemon plans a reconciliation.'),
   autoApply: z.boolean().default(false).describe('The daemon applies plans (else only reports).'),
   deleteThresholdPercent: int(0, 100)
     .default(30)
@@ -184,25 +208,30 @@ const reconcileSchema = z.strictObject({
 
 const locksSchema = z.strictObject({
   mutationTimeoutMs: ms(100, 600_000).default(30_000).describe('How long a mutation waits for the cross-process lock.'),
-  staleMs: ms(1_000, 600_000).default(10_000),
+  staleMs: ms(1_000, 600_000)
+    .default(10_000)
+    .describe('A mutation lock not refreshed for this long belongs to a dead process and is taken over.'),
 });
 
 const httpListen = (port: number) =>
   z.strictObject({
-    host: z.string().min(1).default('127.0.0.1'),
-    port: int(0, 65_535).default(port),
+    host: z.string().min(1).default('127.0.0.1').describe('Address to listen on (`127.0.0.1`: this VM only).'),
+    port: int(0, 65_535).default(port).describe('Port to listen on (0: any free port).'),
   });
 
 const mcpSchema = z.strictObject({
   http: httpListen(8787)
-    .extend({ enabled: z.boolean().default(true), path: z.string().startsWith('/').default('/mcp') })
+    .extend({
+      enabled: z.boolean().default(true).describe('Serve MCP over Streamable HTTP (bearer tokens per project).'),
+      path: z.string().startsWith('/').default('/mcp').describe('The URL path of the MCP endpoint.'),
+    })
     .prefault({}),
   rateLimitPerMinute: int(1, 100_000).default(120).describe('Tool calls per token per minute.'),
 });
 
 const daemonSchema = z.strictObject({
   http: httpListen(9180).prefault({}).describe('`/healthz` and `/metrics`.'),
-  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe("The daemon's log level."),
 });
 
 export const configSchema = z.strictObject({
@@ -213,8 +242,10 @@ export const configSchema = z.strictObject({
     .describe('State directory: database, backups, pid and log files.'),
   database: z
     .strictObject({
-      path: z.string().min(1).optional().describe('@default `<dataDir>/state.db`'),
-      busyTimeoutMs: ms(0, 600_000).default(5_000),
+      path: z.string().min(1).optional().describe('The SQLite state database. @default `<dataDir>/state.db`'),
+      busyTimeoutMs: ms(0, 600_000)
+        .default(5_000)
+        .describe('How long a write waits for another process holding the database write lock.'),
     })
     .prefault({}),
   cloudflare: cloudflareSchema.prefault({}),
@@ -226,7 +257,11 @@ export const configSchema = z.strictObject({
   policy: policySchema.prefault({}),
   reconcile: reconcileSchema.prefault({}),
   locks: locksSchema.prefault({}),
-  audit: z.strictObject({ retentionDays: int(1, 36_500).default(365) }).prefault({}),
+  audit: z
+    .strictObject({
+      retentionDays: int(1, 36_500).default(365).describe('Audit entries are kept this long (the daemon prunes them).'),
+    })
+    .prefault({}),
   mcp: mcpSchema.prefault({}),
   daemon: daemonSchema.prefault({}),
 });

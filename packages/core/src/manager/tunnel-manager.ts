@@ -275,9 +275,11 @@ export class TunnelManager implements TunnelManagerApi {
       const outcome = await this.#lock.run(async (guard) => {
         let route = await this.#store.routes.findLive(name.value);
         if (route && !Actor.mayActOn(a, route.owner)) {
-          throw new TunnelError('NOT_OWNER', `${name.value} belongs to ${route.owner}, not ${Actor.describe(a)}.`, {
+          // Only a project can get here (an admin may act on every route), and, as for
+          // HOSTNAME_TAKEN, one project is not told which other project holds a hostname.
+          throw new TunnelError('NOT_OWNER', `${name.value} belongs to another project, not ${Actor.describe(a)}.`, {
             hint: 'Only the owner (or an admin) can delete it.',
-            details: { hostname: name.value, owner: route.owner },
+            details: { hostname: name.value },
           });
         }
         if (

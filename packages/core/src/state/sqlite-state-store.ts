@@ -517,7 +517,12 @@ export class SqliteStateStore implements StateStore {
       'DELETE FROM tunnel_health WHERE id IN (SELECT id FROM tunnel_health WHERE at < ? ORDER BY at LIMIT ?)',
     );
     return {
-      insert: async (sample) => this.#write(() => void insert.run(sample)),
+      // The column holds whole milliseconds (a STRICT INTEGER): the monitor measures fractions.
+      insert: async (sample) =>
+        this.#write(
+          () =>
+            void insert.run({ ...sample, latencyMs: sample.latencyMs === null ? null : Math.round(sample.latencyMs) }),
+        ),
       list: async ({ since, limit }) => this.#read(() => listAll.all(since ?? 0, clampLimit(limit, 100)).map(toSample)),
       prune: async (before, batchSize = DEFAULT_PRUNE_BATCH) => this.#pruneInBatches(pruneBatch, before, batchSize),
     };

@@ -190,7 +190,9 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     });
     expect(updated.outcome).toBe('updated');
     expect(updated.route.owner).toBe('shop');
-    await expectCode(w.manager.deleteCname(blog, 'shared.example.com'), 'NOT_OWNER');
+    const notOwner = await expectCode(w.manager.deleteCname(blog, 'shared.example.com'), 'NOT_OWNER');
+    // Nor does a refused delete tell blog who holds the name.
+    expect(JSON.stringify(notOwner.toJSON())).not.toContain('shop');
     await expectCode(w.manager.deleteCname(blog, 'nothing.example.com'), 'NOT_FOUND');
     expect((await w.manager.deleteCname(admin, 'shared.example.com')).route.state).toBe('deleted');
   });

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { SimFaultUpdate } from './faults.js';
 import type { SimState } from './simulator.js';
 
@@ -9,9 +10,10 @@ import type { SimState } from './simulator.js';
  * `process.execPath`; `cloudflaredSimCommand()` gives both.
  */
 export function cloudflaredSimPath(): string {
-  // From src/cloudflared-sim/ (tests) and dist/cloudflared-sim/ (built) alike, two levels up is
-  // the package root.
-  return fileURLToPath(new URL('../../dist/bin/cloudflared-sim.js', import.meta.url));
+  // Found through the package, not relative to this file: this code also runs bundled into the
+  // `tunnel` executable (packages/cli/bundle/), where a relative path would point nowhere.
+  const packageJson = createRequire(import.meta.url).resolve('@tunnel/testkit/package.json');
+  return join(dirname(packageJson), 'dist', 'bin', 'cloudflared-sim.js');
 }
 
 /**

@@ -1,0 +1,33 @@
+// Bundles the built `tunnel` executable (dist/bin/tunnel.js, from `tsc -b`) into bundle/.
+//
+// Why: on Node 20 start-up is dominated by resolving and loading modules one file at a time
+// (core, yaml and zod alone are ~150 files); one bundle roughly halves `tunnel status` (see
+// `pnpm bench cli`). The dynamic imports stay dynamic, as chunks, so `tunnel --help` still
+// loads neither core nor a provider SDK.
+//
+// Left out of the bundle, and so dependencies of @tunnel/cli itself: native code
+// (better-sqlite3), packages that find files or workers next to their own sources (pino,
+// dockerode with ssh2's optional native parts) and the Cloudflare SDK (lazily loaded, large).
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'rolldown';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const outDir = `${packageDir}bundle`;
+export const EXTERNAL = ['better-sqlite3', 'pino', 'dockerode', 'cloudflare'];
+
+rmSync(outDir, { recursive: true, force: true });
+await build({
+  input: { tunnel: `${packageDir}dist/bin/tunnel.js` },
+  platform: 'node',
+  external: (id) => id.startsWith('node:') || EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`)),
+  logLevel: 'warn',
+  output: {
+    dir: outDir,
+    format: 'esm',
+    entryFileNames: '[name].js',
+    // Next to the entry, not in a subdirectory: program.ts reads `../package.json` relative to
+    // its own file, which must stay one level below the package root.
+    chunkFileNames: '[name]-[hash].js',
+  },
+});
