@@ -270,8 +270,11 @@ export class HealthMonitor {
     const previous = this.#lastSample;
     this.#lastSample = sample;
     if (previous?.status !== sample.status) {
-      const log = sample.status === 'healthy' ? this.#logger.info : this.#logger.warn;
-      log.call(this.#logger, `tunnel is ${sample.status}`, {
+      // The sample is what was observed (a restarting cloudflared does not serve), but a restart
+      // the manager itself is running — for an ingress change, say — is expected, not an alert.
+      const restarting = sample.status !== 'healthy' && (this.#restarts?.busy ?? false);
+      const log = sample.status === 'healthy' || restarting ? this.#logger.info : this.#logger.warn;
+      log.call(this.#logger, `tunnel is ${sample.status}${restarting ? ' while cloudflared restarts' : ''}`, {
         failingCheck: sample.failingCheck,
         detail: sample.detail,
         was: previous?.status ?? null,

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   HealthMonitor,
   type HealthSample,
+  JsonLogger,
+  type Logger,
   type ReadinessProbe,
   type ReadyResult,
   RestartManager,
@@ -37,6 +39,7 @@ describe('HealthMonitor (injected clock)', () => {
       api?: FakeTunnelStatus;
       probe?: ReadinessProbe;
       noController?: boolean;
+      logger?: Logger;
     } = {},
   ) {
     h = harness(options.config);
@@ -57,6 +60,7 @@ describe('HealthMonitor (injected clock)', () => {
       controller: options.noController ? null : controller,
       restarts: options.noController ? null : manager,
       tunnelStatus: options.api ?? null,
+      ...(options.logger ? { logger: options.logger } : {}),
     });
     const samples: HealthSample[] = [];
     monitor.subscribe((s) => samples.push(s));
@@ -150,6 +154,31 @@ describe('HealthMonitor (injected clock)', () => {
     expect(monitor.strikes().size).toBe(0);
     expect(controller.calls.length).toBeGreaterThanOrEqual(2);
     expect(controller.maxInFlight).toBe(1);
+    await monitor.stop();
+  });
+
+  it('logs down as a warning, but as information while a restart it runs has cloudflared down', async () => {
+    const lines: Array<{ level: string; msg: string }> = [];
+    const logger = new JsonLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line)) });
+    const { clock, probe, manager, monitor } = setup({ logger, config: { restart: { startTimeoutMs: 60 * S } } });
+    const transitions = () => lines.filter((l) => l.msg.startsWith('tunnel is')).map((l) => `${l.level} ${l.msg}`);
+    monitor.start();
+    await clock.advance(0);
+    // An ingress change: the new process needs 40 s to be ready, so the check at 30 s fails.
+    probe.readyDelayMs = 40 * S;
+    const restart = manager.restartNow({ reasons: ['ingress rule added'], requestedBy: ['test'] });
+    await clock.advance(30 * S);
+    await clock.advance(30 * S);
+    expect((await restart).ok).toBe(true);
+    // Then a real outage: hung, nothing restarting yet.
+    probe.hangAll();
+    await clock.advance(30 * S);
+    expect(transitions()).toEqual([
+      'info tunnel is healthy',
+      'info tunnel is down while cloudflared restarts',
+      'info tunnel is healthy',
+      'warn tunnel is down',
+    ]);
     await monitor.stop();
   });
 
