@@ -92,11 +92,12 @@ function run(args: string[]): void {
   if (result.status !== 0) throw new Error(`tunnel ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
 }
 
-const help = await timeEach(RUNS, () => run(['--help']), 3);
-const status = await timeEach(RUNS, () => run(['status', '--json']), 3);
+// The measured work is a child process: no forced GC between samples (see timeEach).
+const help = await timeEach(RUNS, () => run(['--help']), 3, false);
+const status = await timeEach(RUNS, () => run(['status', '--json']), 3, false);
 const line = (name: string, samples: number[]) =>
   `${name.padEnd(22)} median ${round(percentile(samples, 50), 1)} ms   p95 ${round(percentile(samples, 95), 1)} ms   min ${round(Math.min(...samples), 1)} ms`;
-const bare = await timeEach(10, () => spawnSync(process.execPath, ['-e', '0']), 2);
+const bare = await timeEach(10, () => spawnSync(process.execPath, ['-e', '0']), 2, false);
 report(
   [
     `${RUNS} runs each, wall-clock from spawn to exit (node ${process.version})`,

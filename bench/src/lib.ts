@@ -10,11 +10,21 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[rank] ?? Number.NaN;
 }
 
-/** Runs `fn` `n` times (after `warmup` unmeasured runs) and returns each duration in ms. */
-export async function timeEach(n: number, fn: (i: number) => unknown, warmup = 0): Promise<number[]> {
+/**
+ * Runs `fn` `n` times (after `warmup` unmeasured runs) and returns each duration in ms.
+ * `collectBetween` (default true) forces a GC before each sample, for work done in this process.
+ * Pass false when the measured work runs in another process: the forced full GC's background
+ * threads then compete with that process for the CPU and inflate what they meant to isolate.
+ */
+export async function timeEach(
+  n: number,
+  fn: (i: number) => unknown,
+  warmup = 0,
+  collectBetween = true,
+): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn(-1 - i);
   const out: number[] = [];
-  const collect = (globalThis as { gc?: () => void }).gc;
+  const collect = collectBetween ? (globalThis as { gc?: () => void }).gc : undefined;
   for (let i = 0; i < n; i++) {
     // Start each sample with an empty young generation, so a sample pays for its own garbage,
     // not for the previous one's (pnpm bench runs node with --expose-gc).
