@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { RouteState, ServiceScheme } from '@tunnel/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from './context.js';
 import { renderExitCodes } from './exit-codes.js';
@@ -55,8 +56,10 @@ export function parseSinceOption(raw: string, now = Date.now()): number {
   );
 }
 
-const SCHEMES = ['http', 'https', 'ws', 'wss', 'tcp', 'ssh', 'rdp'];
-const ROUTE_STATES = [
+// Copies of core's SERVICE_SCHEMES and ROUTE_STATES: importing core's values here would load all
+// of core for `tunnel --help`. The types keep them in core's vocabulary; a test keeps them equal.
+export const SCHEMES: readonly ServiceScheme[] = ['http', 'https', 'tcp', 'ssh'];
+export const ROUTE_STATES: readonly RouteState[] = [
   'reserved',
   'ingress_written',
   'dns_created',

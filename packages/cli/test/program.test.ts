@@ -1,6 +1,7 @@
-import { ERROR_CODES, type ErrorFamily } from '@tunnel/core';
+import { ERROR_CODES, type ErrorFamily, ROUTE_STATES, SERVICE_SCHEMES } from '@tunnel/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeTable, FAMILY_EXIT_CODES, parseSinceOption } from '../src/index.js';
+import { ROUTE_STATES as CLI_ROUTE_STATES, SCHEMES as CLI_SCHEMES } from '../src/program.js';
 import { cleanTempDirs, runInProcess } from './support/io.js';
 
 afterEach(cleanTempDirs);
@@ -140,5 +141,12 @@ describe('--since', () => {
   });
   it.each(['', '7', 'd7', '1y', 'last week', '2026-13-45'])('refuses %j', (raw) => {
     expect(() => parseSinceOption(raw, now)).toThrow(/expected a duration/);
+  });
+});
+
+describe('option choices', () => {
+  it("offers exactly core's service schemes and route states (copied so that --help loads no core)", () => {
+    expect([...CLI_SCHEMES]).toEqual([...SERVICE_SCHEMES]);
+    expect([...CLI_ROUTE_STATES]).toEqual([...ROUTE_STATES]);
   });
 });
