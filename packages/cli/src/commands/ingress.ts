@@ -5,6 +5,7 @@ import {
   type IngressSnapshot,
   isTunnelError,
   matchIngressRule,
+  type NewAuditEntry,
   parseConfigFile,
   RestartCoordinator,
   resolvePort,
@@ -187,21 +188,25 @@ export async function ingressRestore(cx: CommandContext, id: string): Promise<nu
   const store = openStore(cx, container);
   const clock = resolvePort(container, 'Clock');
   const started = clock.now();
-  let snapshot: IngressSnapshot;
-  try {
-    snapshot = await ingress.restoreBackup(id);
-  } catch (error) {
-    await store.audit.append({
+  const audit = (entry: Pick<NewAuditEntry, 'params' | 'outcome' | 'errorCode' | 'message'>) =>
+    store.audit.append({
       at: started,
       actor: 'admin',
       project: null,
       action: 'ingress.restore',
       target: id,
+      durationMs: clock.now() - started,
+      ...entry,
+    });
+  let snapshot: IngressSnapshot;
+  try {
+    snapshot = await ingress.restoreBackup(id);
+  } catch (error) {
+    await audit({
       params: { backup: id },
       outcome: 'error',
       errorCode: isTunnelError(error) ? error.code : 'INTERNAL',
       message: (error as Error).message,
-      durationMs: clock.now() - started,
     });
     throw error;
   }
@@ -211,17 +216,11 @@ export async function ingressRestore(cx: CommandContext, id: string): Promise<nu
     requestedBy: 'admin',
     wait: false,
   });
-  await store.audit.append({
-    at: started,
-    actor: 'admin',
-    project: null,
-    action: 'ingress.restore',
-    target: id,
+  await audit({
     params: { backup: id, version: snapshot.version, rules: snapshot.rules.length },
     outcome: 'ok',
     errorCode: null,
     message: null,
-    durationMs: clock.now() - started,
   });
   const { out } = cx;
   if (out.json) {
