@@ -126,6 +126,8 @@ export class HealthMonitor {
 
   async #check(): Promise<HealthSample> {
     const at = this.#clock.now();
+    // A restart already under way when the check begins (not one this check is about to ask for).
+    const restarting = this.#restarts?.busy ?? false;
     let status: ProcessStatus | null = null;
     let processError: string | null = null;
     if (this.#controller) {
@@ -135,11 +137,16 @@ export class HealthMonitor {
         processError = `cannot read the process state: ${(error as Error).message}`;
       }
     }
-    const sample =
+    const observed =
       status && this.#processDown(status)
         ? this.#downSample(at, status)
         : await this.#fullCheck(at, status, processError);
-    await this.#record(sample);
+    // Said in the sample, so that `tunnel status` and tunnel_get_status explain a planned outage.
+    const sample =
+      restarting && observed.status !== 'healthy'
+        ? { ...observed, detail: `${observed.detail ?? 'not serving'} (cloudflared is restarting)` }
+        : observed;
+    await this.#record(sample, restarting);
     return sample;
   }
 
@@ -266,15 +273,16 @@ export class HealthMonitor {
     }
   }
 
-  async #record(sample: HealthSample): Promise<void> {
+  async #record(sample: HealthSample, restarting: boolean): Promise<void> {
     const previous = this.#lastSample;
     this.#lastSample = sample;
     if (previous?.status !== sample.status) {
       // The sample is what was observed (a restarting cloudflared does not serve), but a restart
-      // the manager itself is running — for an ingress change, say — is expected, not an alert.
-      const restarting = sample.status !== 'healthy' && (this.#restarts?.busy ?? false);
-      const log = sample.status === 'healthy' || restarting ? this.#logger.info : this.#logger.warn;
-      log.call(this.#logger, `tunnel is ${sample.status}${restarting ? ' while cloudflared restarts' : ''}`, {
+      // already running — for an ingress change, say — is expected, not an alert. (A crash or
+      // strikes found by this very check are warned about where the restart is asked for.)
+      const planned = restarting && sample.status !== 'healthy';
+      const log = sample.status === 'healthy' || planned ? this.#logger.info : this.#logger.warn;
+      log.call(this.#logger, `tunnel is ${sample.status}${planned ? ' while cloudflared restarts' : ''}`, {
         failingCheck: sample.failingCheck,
         detail: sample.detail,
         was: previous?.status ?? null,

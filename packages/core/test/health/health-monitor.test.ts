@@ -157,10 +157,13 @@ describe('HealthMonitor (injected clock)', () => {
     await monitor.stop();
   });
 
-  it('logs down as a warning, but as information while a restart it runs has cloudflared down', async () => {
+  it('says when cloudflared is down because a restart is running: logged as information, noted in the sample', async () => {
     const lines: Array<{ level: string; msg: string }> = [];
     const logger = new JsonLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line)) });
-    const { clock, probe, manager, monitor } = setup({ logger, config: { restart: { startTimeoutMs: 60 * S } } });
+    const { clock, probe, manager, monitor, samples } = setup({
+      logger,
+      config: { restart: { startTimeoutMs: 60 * S } },
+    });
     const transitions = () => lines.filter((l) => l.msg.startsWith('tunnel is')).map((l) => `${l.level} ${l.msg}`);
     monitor.start();
     await clock.advance(0);
@@ -170,9 +173,12 @@ describe('HealthMonitor (injected clock)', () => {
     await clock.advance(30 * S);
     await clock.advance(30 * S);
     expect((await restart).ok).toBe(true);
+    expect(samples.map((x) => x.status)).toEqual(['healthy', 'down', 'healthy']);
+    expect(samples[1]?.detail).toMatch(/ \(cloudflared is restarting\)$/);
     // Then a real outage: hung, nothing restarting yet.
     probe.hangAll();
     await clock.advance(30 * S);
+    expect(samples.at(-1)?.detail).not.toContain('restarting');
     expect(transitions()).toEqual([
       'info tunnel is healthy',
       'info tunnel is down while cloudflared restarts',
