@@ -160,7 +160,9 @@ const restartSchema = z.strictObject({
   waitForRestart: z
     .boolean()
     .default(true)
-    .describe('CNAME calls return when the rule is live (true) or with `restartPending`.'),
+    .describe(
+      'CNAME calls return when the rule is live (true) or with `restartPending`. Without a running daemon (no health check for two intervals) they return at once, pending.',
+    ),
 });
 
 const dockerSchema = z.strictObject({

@@ -38,7 +38,7 @@ export interface RestartRequestResult {
 
 export interface RestartCoordinatorOptions {
   readonly mode: RestartCoordinatorMode;
-  readonly store: Pick<StateStore, 'restarts' | 'audit'>;
+  readonly store: Pick<StateStore, 'restarts' | 'audit' | 'health'>;
   readonly clock: Clock;
   /** `restart.coalesceWindowMs`, `restart.startTimeoutMs`, `restart.waitForRestart`. */
   readonly restart: Pick<TunnelConfig['restart'], 'coalesceWindowMs' | 'startTimeoutMs' | 'waitForRestart'>;
@@ -53,6 +53,13 @@ export interface RestartCoordinatorOptions {
   readonly drainIntervalMs?: number;
   /** Client mode: how often the audit log is read while waiting. @default 250 */
   readonly pollIntervalMs?: number;
+  /**
+   * Client mode: `health.intervalMs` of the daemon. When given, a client does not wait for a
+   * restart when no health check has been recorded for two intervals and 10 s: no daemon is
+   * running to restart cloudflared, so waiting would only end in the timeout (the request stays
+   * queued for the next daemon). @default null (always wait)
+   */
+  readonly daemonHealthIntervalMs?: number | null;
 }
 
 interface Batch {
@@ -73,7 +80,7 @@ interface Batch {
  */
 export class RestartCoordinator {
   readonly mode: RestartCoordinatorMode;
-  readonly #store: Pick<StateStore, 'restarts' | 'audit'>;
+  readonly #store: Pick<StateStore, 'restarts' | 'audit' | 'health'>;
   readonly #clock: Clock;
   readonly #restart: RestartCoordinatorOptions['restart'];
   readonly #ingress: Pick<IngressStore, 'capabilities'> | null;
@@ -82,6 +89,7 @@ export class RestartCoordinator {
   readonly #logger: Logger;
   readonly #drainIntervalMs: number;
   readonly #pollIntervalMs: number;
+  readonly #daemonHealthIntervalMs: number | null;
   #batch: Batch | null = null;
   #drainTimer: TimerHandle | null = null;
   #draining: Promise<void> | null = null;
@@ -104,6 +112,7 @@ export class RestartCoordinator {
     this.#logger = options.logger ?? new NoopLogger();
     this.#drainIntervalMs = options.drainIntervalMs ?? 1000;
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.#daemonHealthIntervalMs = options.daemonHealthIntervalMs ?? null;
   }
 
   /** A written ingress takes effect only after a restart (local `config.yml`). */
@@ -260,6 +269,8 @@ export class RestartCoordinator {
     const requestedAt = this.#clock.now();
     await this.#store.restarts.add({ at: requestedAt, reason: input.reason, requestedBy: input.requestedBy });
     if (!wait) return { restarted: false, pending: true, detail: 'Queued for the daemon; not awaited.' };
+    const silence = await this.#daemonSilence(requestedAt);
+    if (silence !== null) return { restarted: false, pending: true, detail: silence };
     const deadline = requestedAt + timeoutMs;
     let lastFailure: AuditEntry | undefined;
     for (;;) {
@@ -279,5 +290,14 @@ export class RestartCoordinator {
       }
       await this.#clock.sleep(Math.min(this.#pollIntervalMs, Math.max(1, deadline - this.#clock.now())));
     }
+  }
+
+  /** Why no daemon seems to run (its health checks have stopped), or null when one does or when not asked to tell. */
+  async #daemonSilence(now: number): Promise<string | null> {
+    if (this.#daemonHealthIntervalMs === null) return null;
+    const quietMs = 2 * this.#daemonHealthIntervalMs + 10_000;
+    const [latest] = await this.#store.health.list({ since: now - quietMs, limit: 1 });
+    if (latest) return null;
+    return `Queued for the daemon, but none seems to run (no health check in the last ${Math.round(quietMs / 1000)} s): the change is live once \`tunnel daemon\` runs and restarts cloudflared.`;
   }
 }

@@ -89,6 +89,8 @@ export function createHealthServices(options: HealthServicesOptions): HealthServ
     manager: restartManager,
     controller,
     logger: logger.child({ component: 'restart-coordinator' }),
+    // A client does not wait for a restart no daemon will make.
+    daemonHealthIntervalMs: options.mode === 'client' ? config.health.intervalMs : null,
   });
   return {
     readiness,

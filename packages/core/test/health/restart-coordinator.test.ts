@@ -191,6 +191,43 @@ describe('RestartCoordinator (injected clock)', () => {
     expect(await h.store.restarts.pending()).toBe(1);
   });
 
+  it("in another process, told the daemon's health interval: does not wait when no daemon has checked the tunnel lately", async () => {
+    const { clock, daemon } = setup();
+    const client = new RestartCoordinator({
+      mode: 'client',
+      store: h.store,
+      clock,
+      restart: h.config.restart,
+      daemonHealthIntervalMs: h.config.health.intervalMs,
+    });
+    const sample = (at: number) =>
+      h.store.health.insert({
+        at,
+        status: 'healthy',
+        processState: 'running',
+        readyConnections: 4,
+        latencyMs: 1,
+        apiStatus: null,
+        failingCheck: null,
+        detail: null,
+      });
+    // A daemon checked 71 s ago (30 s interval: 70 s of silence is the limit): gone.
+    await sample(clock.now() - 71 * S);
+    const alone = await client.requestRestart({ reason: 'rule added', requestedBy: 'project:a', wait: true });
+    expect(alone).toMatchObject({ restarted: false, pending: true });
+    expect(alone.detail).toContain('`tunnel daemon`');
+    expect(await h.store.restarts.pending()).toBe(1);
+
+    // A daemon that checked 60 s ago still counts: the client waits, and sees the restart.
+    await sample(clock.now() - 60 * S);
+    daemon.start();
+    const waited = client.requestRestart({ reason: 'another rule', requestedBy: 'project:a', wait: true });
+    await clock.advance(10 * S);
+    expect(await waited).toEqual({ restarted: true, pending: false });
+    expect(await h.store.restarts.pending()).toBe(0);
+    await daemon.stop();
+  });
+
   it('with no controller that can restart: pending, saying to restart by hand', async () => {
     const { daemon } = setup({ noController: true });
     const r = await daemon.requestRestart({ reason: 'x', requestedBy: 'admin', wait: true });

@@ -334,9 +334,30 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     expect(onHost.kind).toBe('host');
   });
 
+  it('does not wait for a restart when no daemon has checked the tunnel lately: pending, naming `tunnel daemon`', async () => {
+    const w = await world({ config: { restart: { waitForRestart: true } } });
+    const result = await w.manager.requestCname(shop, { hostname: 'alone.example.com', service: { port: 3000 } });
+    expect(result.route.state).toBe('active');
+    expect(result.restartPending).toBe(true);
+    expect(result.restartDetail).toContain('`tunnel daemon`');
+    // Queued for whichever daemon starts next.
+    expect(await w.db.restarts.pending()).toBeGreaterThan(0);
+  });
+
   it('waits for the restart after releasing the lock when restart.waitForRestart is on', async () => {
     const w = await world({ config: { restart: { waitForRestart: true } } });
     await w.manager.listDomains(admin);
+    // A daemon runs: it has just checked the tunnel (without one, nobody waits — see below).
+    await w.db.health.insert({
+      at: Date.now(),
+      status: 'healthy',
+      processState: 'running',
+      readyConnections: 4,
+      latencyMs: 1,
+      apiStatus: null,
+      failingCheck: null,
+      detail: null,
+    });
     const pending = w.manager.requestCname(shop, { hostname: 'live.example.com', service: { port: 3000 } });
     // The request queues a restart under the lock, then waits for the daemon with the lock released.
     const deadline = Date.now() + 30_000;
