@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 /*
  * The configuration reference, derived from core's schema so it cannot drift: `tunnel init`
- * writes it as a commented YAML file, `pnpm docs` as docs/configuration.md (a test compares).
+ * writes it as a commented YAML file, `pnpm run docs` as docs/configuration.md (a test compares).
  */
 
 interface JsonSchema {
@@ -191,7 +191,7 @@ export function renderConfigReference(): string {
   const out: string[] = [
     '# Configuration reference',
     '',
-    'Generated from `packages/core/src/config/schema.ts` by `pnpm docs`; a test keeps it equal to the schema.',
+    'Generated from `packages/core/src/config/schema.ts` by `pnpm run docs`; a test keeps it equal to the schema.',
     '',
     'One YAML file (`--config`, `$TUNNEL_CONFIG`, else `/etc/tunnel-manager/config.yml`), then environment',
     'overrides: every key has its variable (`TUNNEL_<SECTION>__<KEY>`, camelCase words split by `_`),',

@@ -60,7 +60,7 @@ export function renderExitCodes(indent = '  '): string {
     .join('\n');
 }
 
-/** The table as Markdown, for the README (kept equal by `pnpm docs` and a test). */
+/** The table as Markdown, for the README (kept equal by `pnpm run docs` and a test). */
 export function renderExitCodesMarkdown(): string {
   return [
     '| exit code | meaning |',

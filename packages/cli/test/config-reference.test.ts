@@ -89,7 +89,7 @@ describe('tunnel init', () => {
 });
 
 describe('docs/configuration.md', () => {
-  it('is the reference generated from the schema (run `pnpm docs` after changing the schema)', () => {
+  it('is the reference generated from the schema (run `pnpm run docs` after changing the schema)', () => {
     const onDisk = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
     expect(onDisk).toBe(renderConfigReference());
   });

@@ -15,7 +15,7 @@ function block(text: string, name: string): string {
 describe('README', () => {
   const readme = read('README.md');
 
-  it('lists the exit codes the CLI uses (run `pnpm docs` after changing them)', () => {
+  it('lists the exit codes the CLI uses (run `pnpm run docs` after changing them)', () => {
     expect(block(readme, 'exit-codes')).toBe(renderExitCodesMarkdown());
   });
 

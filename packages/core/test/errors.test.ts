@@ -57,7 +57,7 @@ describe('TunnelError', () => {
     }
   });
 
-  it('docs/errors.md is the rendered code table (regenerate with `pnpm docs`)', () => {
+  it('docs/errors.md is the rendered code table (regenerate with `pnpm run docs`)', () => {
     const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
     expect(doc).toContain(renderErrorCodeTable());
   });
