@@ -21,6 +21,7 @@ export {
   DEFAULT_CONFIG_PATH,
   type LoadConfigOptions,
   loadConfig,
+  mergeConfigInput,
   parseConfig,
 } from './config/load.js';
 export { configSchema, type TunnelConfig, type TunnelConfigInput } from './config/schema.js';

@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { configKeys, isTunnelError, loadConfig, parseConfig, type TunnelError } from '../src/index.js';
+import {
+  configKeys,
+  isTunnelError,
+  loadConfig,
+  mergeConfigInput,
+  parseConfig,
+  Secret,
+  type TunnelConfigInput,
+  type TunnelError,
+} from '../src/index.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tm-config-'));
 
@@ -108,5 +117,32 @@ describe('configuration', () => {
     expect(keys.find((k) => k.path.join('.') === 'cloudflare.apiToken')?.env).toBe('TUNNEL_CLOUDFLARE__API_TOKEN');
     expect(keys.find((k) => k.path.join('.') === 'dataDir')?.env).toBe('TUNNEL_DATA_DIR');
     expect(keys.length).toBeGreaterThan(40);
+  });
+});
+
+describe('mergeConfigInput', () => {
+  it('merges sections key by key, replaces arrays, scalars and secrets, and changes neither input', () => {
+    const token = new Secret('cf-token-value');
+    const base: TunnelConfigInput = {
+      dataDir: '/var/lib/a',
+      cloudflare: { apiToken: 'old', accountId: 'acc' },
+      policy: { denyList: ['example.com', 'example.org'], quotaPerProject: 3 },
+      restart: { waitForRestart: true },
+    };
+    const over: TunnelConfigInput = {
+      // loadConfig lays env values over the file; a token may already be held in a Secret.
+      cloudflare: { apiToken: token as unknown as string },
+      policy: { denyList: ['example.net'] },
+      restart: { startTimeoutMs: 5_000 },
+    };
+    const before = JSON.stringify([base, over]);
+    const merged = mergeConfigInput(base, over);
+    expect(merged.dataDir).toBe('/var/lib/a');
+    expect(merged.cloudflare?.accountId).toBe('acc');
+    expect(merged.cloudflare?.apiToken).toBe(token);
+    expect(merged.policy).toEqual({ denyList: ['example.net'], quotaPerProject: 3 });
+    expect(merged.restart).toEqual({ waitForRestart: true, startTimeoutMs: 5_000 });
+    expect(JSON.stringify([base, over])).toBe(before);
+    expect(mergeConfigInput(base)).toEqual(base);
   });
 });

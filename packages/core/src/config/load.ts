@@ -77,6 +77,15 @@ function setPath(target: Json, path: readonly string[], value: unknown): void {
   node[path[path.length - 1] as string] = value;
 }
 
+/**
+ * `over` laid on `base`, key by key: nested sections merge, anything else (arrays, scalars, a
+ * Secret) replaces — how the file, `TUNNEL_*` variables and `overrides` combine in `loadConfig`.
+ * Neither input is changed.
+ */
+export function mergeConfigInput(base: TunnelConfigInput, over: TunnelConfigInput = {}): TunnelConfigInput {
+  return deepMerge(base as Json, over as Json) as TunnelConfigInput;
+}
+
 function deepMerge(base: Json, over: Json): Json {
   const out: Json = { ...base };
   for (const [key, value] of Object.entries(over)) {

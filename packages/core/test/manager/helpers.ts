@@ -14,6 +14,7 @@ import {
   createTunnelManager,
   type Domain,
   LocalFileIngressStore,
+  mergeConfigInput,
   parseConfig,
   ROUTE_STATES,
   SqliteStateStore,
@@ -119,20 +120,7 @@ export function configInput(dir: string, cf: CloudflareEmulator, extra: TunnelCo
     restart: { waitForRestart: false },
     locks: { staleMs: 2_000, mutationTimeoutMs: 60_000 },
   };
-  return deepMerge(base, extra);
-}
-
-function deepMerge<T>(base: T, over: unknown): T {
-  if (!over || typeof over !== 'object' || Array.isArray(over)) return (over ?? base) as T;
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) {
-    const prev = out[k];
-    out[k] =
-      prev && typeof prev === 'object' && !Array.isArray(prev) && v && typeof v === 'object' && !Array.isArray(v)
-        ? deepMerge(prev, v)
-        : v;
-  }
-  return out as T;
+  return mergeConfigInput(base, extra);
 }
 
 export async function startEmulator(records: readonly SeedDnsRecord[] = FOREIGN_RECORDS): Promise<CloudflareEmulator> {

@@ -13,6 +13,7 @@ import {
   type CnameRoute,
   type CreateTunnelManagerOptions,
   createTunnelManager,
+  mergeConfigInput,
   parseConfig,
   ROUTE_STATES,
   SqliteStateStore,
@@ -69,19 +70,6 @@ export interface WorldOptions {
   readonly clock?: Clock;
 }
 
-function merge<T>(base: T, over: unknown): T {
-  if (!over || typeof over !== 'object' || Array.isArray(over)) return (over ?? base) as T;
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) {
-    const prev = out[k];
-    out[k] =
-      prev && typeof prev === 'object' && !Array.isArray(prev) && v && typeof v === 'object' && !Array.isArray(v)
-        ? merge(prev, v)
-        : v;
-  }
-  return out as T;
-}
-
 /**
  * A temp dir with a real cloudflared `config.yml` and SQLite file, the Cloudflare API emulator
  * (zones example.com, example.org and a pending one), and a real TunnelManager on them. Docker
@@ -102,7 +90,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     });
     const ingressPath = join(dir, 'config.yml');
     writeFileSync(ingressPath, INGRESS_CONFIG);
-    const input = merge<TunnelConfigInput>(
+    const input = mergeConfigInput(
       {
         dataDir: dir,
         ingress: { configPath: ingressPath },
