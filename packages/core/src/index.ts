@@ -24,7 +24,7 @@ export {
   mergeConfigInput,
   parseConfig,
 } from './config/load.js';
-export { configSchema, type TunnelConfig, type TunnelConfigInput } from './config/schema.js';
+export { configSchema, instanceIdOf, type TunnelConfig, type TunnelConfigInput } from './config/schema.js';
 // --- dependency injection ---
 export {
   type ContainerOptions,
@@ -46,7 +46,32 @@ export type {
 } from './domain/health.js';
 export { Hostname, type HostnameParseOptions, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
 export type { IngressRule } from './domain/ingress.js';
-export { formatOwnerMark, OWNER_MARK_PREFIX, parseOwnerMark } from './domain/owner-mark.js';
+export {
+  deriveInstanceId,
+  INSTANCE_ID_PATTERN,
+  type InstanceIdentity,
+  isInstanceId,
+  MAX_INSTANCE_ID_LENGTH,
+  parseInstanceId,
+} from './domain/instance.js';
+export {
+  formatOwnerMark,
+  formatRuleMark,
+  OWNER_MARK_PREFIX,
+  type OwnerMark,
+  parseOwnerMark,
+  toManaged,
+} from './domain/owner-mark.js';
+export {
+  classifyRecord,
+  classifyRule,
+  describeSibling,
+  type Holding,
+  isOurs,
+  type MarkedRecord,
+  siblingInstanceId,
+  siblingTakenError,
+} from './domain/ownership.js';
 export {
   assertTransition,
   type CnameRoute,
@@ -160,6 +185,7 @@ export type {
   CnameListFilter,
   CnameRequest,
   CnameResult,
+  DeleteOptions,
   DeleteResult,
   DomainView,
   PlannedStep,
@@ -199,7 +225,9 @@ export type {
   DnsBatchResult,
   DnsProvider,
   DnsRecord,
+  MarkChange,
   RecordFilter,
+  RecordSpec,
   TunnelInfo,
   TunnelStatusSource,
 } from './ports/dns-provider.js';
@@ -222,7 +250,11 @@ export type {
   AuditRepository,
   DomainRepository,
   HealthRepository,
+  IngressOwnerEntry,
+  IngressOwnerRepository,
   NewRoute,
+  ReplacedRecord,
+  ReplacedRecordRepository,
   RestartRequest,
   RestartRequestQueue,
   RouteFilter,

@@ -5,11 +5,13 @@ import {
   type DnsProvider,
   type DnsRecord,
   type ErrorCode,
+  type MarkChange,
   formatOwnerMark,
   isTunnelError,
   OWNER_MARK_PREFIX,
   parseOwnerMark,
   type RecordFilter,
+  type RecordSpec,
   TunnelError,
   type Zone,
 } from '@tunnel/core';
@@ -54,12 +56,16 @@ interface ApiPage<T> {
 
 interface Chunk {
   readonly deletes: readonly string[];
+  readonly remarks: readonly MarkChange[];
   readonly creates: readonly CnameSpec[];
+  readonly restores: readonly RecordSpec[];
 }
 
 interface Progress {
   readonly deleted: string[];
+  readonly remarked: DnsRecord[];
   readonly created: DnsRecord[];
+  readonly restored: DnsRecord[];
   readonly failed: Array<{ readonly change: string; readonly error: TunnelError }>;
 }
 
@@ -70,7 +76,8 @@ const canonical = (name: string) => name.trim().toLowerCase().replace(/\.$/, '')
 
 /**
  * DNS on Cloudflare, through the official SDK. Every record it creates is a proxied CNAME with
- * automatic TTL whose comment is the owner mark (`tunnel-manager:<owner>`, ≤ 100 characters).
+ * automatic TTL whose comment is the owner mark (`tunnel-manager:<owner>@<instance>`, ≤ 100
+ * characters). A remark is a PATCH of the comment alone; a restore recreates a record as given.
  *
  * - Lists read every page with server-side filters and large pages (few requests for big zones).
  * - `createCname` is idempotent: a conflict, or a retry after a lost answer, first looks the name
@@ -135,7 +142,7 @@ export class CloudflareDnsProvider implements DnsProvider {
   }
 
   async createCname(zoneId: string, spec: CnameSpec): Promise<DnsRecord> {
-    const comment = ownerMark(spec.owner);
+    const comment = ownerMark(spec.owner, spec.instance);
     const op = this.#op(zoneId, `create the DNS record ${spec.name}`, PERMISSIONS.dnsEdit);
     let failure: TunnelError | undefined;
     for (let attempt = 0; attempt <= this.#api.maxRetries; attempt++) {
@@ -197,15 +204,16 @@ export class CloudflareDnsProvider implements DnsProvider {
   }
 
   async applyBatch(zoneId: string, batch: DnsBatch): Promise<DnsBatchResult> {
-    for (const spec of batch.creates) ownerMark(spec.owner);
+    for (const spec of batch.creates) ownerMark(spec.owner, spec.instance);
+    for (const change of batch.remarks ?? []) ownerMark(change.owner, change.instance);
     if (new Set(batch.deletes).size !== batch.deletes.length) {
       throw new TunnelError('INVALID_INPUT', 'A DNS batch names the same record twice in its deletes.', {
         hint: 'List each record id once; nothing was changed.',
       });
     }
-    const progress: Progress = { deleted: [], created: [], failed: [] };
+    const progress: Progress = { deleted: [], remarked: [], created: [], restored: [], failed: [] };
     for (const chunk of this.#chunks(batch)) {
-      let result: { deleted: string[]; created: DnsRecord[] } | 'refused' | 'uncertain';
+      let result: Omit<Progress, 'failed'> | 'refused' | 'uncertain';
       try {
         result = await this.#sendChunk(zoneId, chunk);
       } catch (error) {
@@ -214,18 +222,25 @@ export class CloudflareDnsProvider implements DnsProvider {
       if (result === 'refused' || result === 'uncertain') {
         this.#api.logger.warn('DNS batch chunk not applied as a whole; applying its changes one by one', {
           zoneId,
-          changes: chunk.deletes.length + chunk.creates.length,
+          changes: sizeOf(chunk),
           reason: result,
         });
         await this.#applySingly(zoneId, chunk, result === 'uncertain', progress);
       } else {
         progress.deleted.push(...result.deleted);
+        progress.remarked.push(...result.remarked);
         progress.created.push(...result.created);
+        progress.restored.push(...result.restored);
       }
     }
     const first = progress.failed[0];
     if (first) {
-      const total = batch.deletes.length + batch.creates.length;
+      const total = sizeOf({
+        deletes: batch.deletes,
+        remarks: batch.remarks ?? [],
+        creates: batch.creates,
+        restores: batch.restores ?? [],
+      });
       throw withProgress(
         new TunnelError(
           first.error.code,
@@ -237,20 +252,29 @@ export class CloudflareDnsProvider implements DnsProvider {
         progress,
       );
     }
-    return { deleted: progress.deleted, created: progress.created };
+    return {
+      deleted: progress.deleted,
+      created: progress.created,
+      ...(batch.remarks ? { remarked: progress.remarked } : {}),
+      ...(batch.restores ? { restored: progress.restored } : {}),
+    };
   }
 
-  /** Deletes first, then creates, in chunks of at most `batchLimit` changes. */
+  /** Deletes, remarks, creates, restores, in chunks of at most `batchLimit` changes. */
   *#chunks(batch: DnsBatch): Generator<Chunk> {
     const changes = [
       ...batch.deletes.map((id) => ({ id }) as const),
+      ...(batch.remarks ?? []).map((remark) => ({ remark }) as const),
       ...batch.creates.map((spec) => ({ spec }) as const),
+      ...(batch.restores ?? []).map((restore) => ({ restore }) as const),
     ];
     for (let start = 0; start < changes.length; start += this.#batchLimit) {
       const slice = changes.slice(start, start + this.#batchLimit);
       yield {
         deletes: slice.flatMap((c) => ('id' in c ? [c.id] : [])),
+        remarks: slice.flatMap((c) => ('remark' in c ? [c.remark] : [])),
         creates: slice.flatMap((c) => ('spec' in c ? [c.spec] : [])),
+        restores: slice.flatMap((c) => ('restore' in c ? [c.restore] : [])),
       };
     }
   }
@@ -260,45 +284,36 @@ export class CloudflareDnsProvider implements DnsProvider {
    * one change may carry (a conflict, a missing record, a limit lower than configured);
    * `uncertain` when the answer was lost and the zone shows the chunk half-applied.
    */
-  async #sendChunk(
-    zoneId: string,
-    chunk: Chunk,
-  ): Promise<{ deleted: string[]; created: DnsRecord[] } | 'refused' | 'uncertain'> {
-    const op = this.#op(
-      zoneId,
-      `apply a batch of ${chunk.deletes.length + chunk.creates.length} DNS changes`,
-      PERMISSIONS.dnsEdit,
-    );
+  async #sendChunk(zoneId: string, chunk: Chunk): Promise<Omit<Progress, 'failed'> | 'refused' | 'uncertain'> {
+    const op = this.#op(zoneId, `apply a batch of ${sizeOf(chunk)} DNS changes`, PERMISSIONS.dnsEdit);
+    const posts = [...chunk.creates.map(cnameBody), ...chunk.restores.map(restoreBody)];
     const send = (client: CloudflareClient) =>
       client.dns.records.batch({
         zone_id: zoneId,
         ...(chunk.deletes.length > 0 ? { deletes: chunk.deletes.map((id) => ({ id })) } : {}),
-        ...(chunk.creates.length > 0
-          ? {
-              posts: chunk.creates.map((spec) => ({
-                type: 'CNAME' as const,
-                name: spec.name,
-                content: spec.target,
-                proxied: true,
-                ttl: 1 as const,
-                comment: formatOwnerMark(spec.owner),
-              })),
-            }
+        ...(chunk.remarks.length > 0
+          ? { patches: chunk.remarks.map((m) => ({ id: m.recordId, comment: formatOwnerMark(m.owner, m.instance) })) }
           : {}),
-      }) as unknown as Promise<{ deletes?: ApiRecord[]; posts?: ApiRecord[] }>;
+        ...(posts.length > 0 ? { posts } : {}),
+      } as never) as unknown as Promise<{ deletes?: ApiRecord[]; patches?: ApiRecord[]; posts?: ApiRecord[] }>;
     for (let attempt = 0; ; attempt++) {
       try {
         const result = await this.#api.call(op, send, { idempotent: false });
+        const posted = (result.posts ?? []).map((r) => toRecord(zoneId, r));
         return {
           deleted: (result.deletes ?? []).map((r) => r.id),
-          created: (result.posts ?? []).map((r) => toRecord(zoneId, r)),
+          remarked: (result.patches ?? []).map((r) => toRecord(zoneId, r)),
+          created: posted.slice(0, chunk.creates.length),
+          restored: posted.slice(chunk.creates.length),
         };
       } catch (error) {
         if (isTunnelError(error) && PER_CHANGE.includes(error.code)) return 'refused';
         if (!isTunnelError(error, 'PROVIDER_UNAVAILABLE') || attempt >= this.#api.maxRetries) throw error;
         await this.#api.clock.sleep(this.#api.backoffMs(attempt));
         const seen = await this.#inspect(zoneId, chunk);
-        if (seen.state === 'applied') return { deleted: [...chunk.deletes], created: seen.created };
+        if (seen.state === 'applied') {
+          return { deleted: [...chunk.deletes], remarked: seen.remarked, created: seen.created, restored: seen.restored };
+        }
         if (seen.state === 'partial') return 'uncertain';
         // Nothing of it landed: sending it again is safe.
       }
@@ -309,16 +324,28 @@ export class CloudflareDnsProvider implements DnsProvider {
   async #inspect(
     zoneId: string,
     chunk: Chunk,
-  ): Promise<{ state: 'applied'; created: DnsRecord[] } | { state: 'absent' | 'partial' }> {
+  ): Promise<
+    | { state: 'applied'; remarked: DnsRecord[]; created: DnsRecord[]; restored: DnsRecord[] }
+    | { state: 'absent' | 'partial' }
+  > {
     const records = await this.listRecords(zoneId);
     const ids = new Set(records.map((r) => r.id));
     const gone = chunk.deletes.filter((id) => !ids.has(id)).length;
+    const remarked = chunk.remarks.map((m) =>
+      records.find((r) => r.id === m.recordId && r.comment === formatOwnerMark(m.owner, m.instance)),
+    );
     const found = chunk.creates.map((spec) => records.find((r) => isOwn(r, spec)));
-    const made = found.filter((r) => r !== undefined).length;
-    if (gone === chunk.deletes.length && made === chunk.creates.length) {
-      return { state: 'applied', created: found as DnsRecord[] };
+    const restored = chunk.restores.map((spec) => records.find((r) => isRestored(r, spec)));
+    const done = [...remarked, ...found, ...restored].filter((r) => r !== undefined).length;
+    if (gone === chunk.deletes.length && done === chunk.remarks.length + chunk.creates.length + chunk.restores.length) {
+      return {
+        state: 'applied',
+        remarked: remarked as DnsRecord[],
+        created: found as DnsRecord[],
+        restored: restored as DnsRecord[],
+      };
     }
-    return gone === 0 && made === 0 ? { state: 'absent' } : { state: 'partial' };
+    return gone === 0 && done === 0 ? { state: 'absent' } : { state: 'partial' };
   }
 
   async #applySingly(zoneId: string, chunk: Chunk, uncertain: boolean, progress: Progress): Promise<void> {
@@ -336,6 +363,17 @@ export class CloudflareDnsProvider implements DnsProvider {
         }
       }
     }
+    for (const remark of chunk.remarks) {
+      try {
+        progress.remarked.push(await this.#remark(zoneId, remark));
+      } catch (error) {
+        if (isTunnelError(error) && PER_CHANGE.includes(error.code)) {
+          progress.failed.push({ change: `remark ${remark.recordId}`, error });
+        } else {
+          throw withProgress(error, progress);
+        }
+      }
+    }
     for (const spec of chunk.creates) {
       try {
         progress.created.push(await this.createCname(zoneId, spec));
@@ -347,6 +385,48 @@ export class CloudflareDnsProvider implements DnsProvider {
         }
       }
     }
+    for (const spec of chunk.restores) {
+      try {
+        progress.restored.push(await this.#restore(zoneId, spec, uncertain));
+      } catch (error) {
+        if (isTunnelError(error) && PER_CHANGE.includes(error.code)) {
+          progress.failed.push({ change: `restore ${spec.type} ${spec.name}`, error });
+        } else {
+          throw withProgress(error, progress);
+        }
+      }
+    }
+  }
+
+  /** A PATCH of the comment alone (idempotent: the same comment twice is the same result). */
+  async #remark(zoneId: string, change: MarkChange): Promise<DnsRecord> {
+    const op = this.#op(zoneId, `mark the DNS record ${change.recordId}`, PERMISSIONS.dnsEdit);
+    const record = await this.#api.call(
+      op,
+      (client) =>
+        client.dns.records.edit(change.recordId, {
+          zone_id: zoneId,
+          comment: formatOwnerMark(change.owner, change.instance),
+        } as never) as unknown as Promise<ApiRecord>,
+      { idempotent: true },
+    );
+    return toRecord(zoneId, record);
+  }
+
+  /** Recreates a record as given; after a lost answer, an identical record found is the result. */
+  async #restore(zoneId: string, spec: RecordSpec, uncertain: boolean): Promise<DnsRecord> {
+    if (uncertain) {
+      const found = (await this.listRecords(zoneId, { name: spec.name })).find((r) => isRestored(r, spec));
+      if (found) return found;
+    }
+    const op = this.#op(zoneId, `restore the DNS record ${spec.type} ${spec.name}`, PERMISSIONS.dnsEdit);
+    const record = await this.#api.call(
+      op,
+      (client) =>
+        client.dns.records.create({ zone_id: zoneId, ...restoreBody(spec) } as never) as unknown as Promise<ApiRecord>,
+      { idempotent: false },
+    );
+    return toRecord(zoneId, record);
   }
 
   async #findOwn(zoneId: string, spec: CnameSpec): Promise<DnsRecord | undefined> {
@@ -386,22 +466,58 @@ export class CloudflareDnsProvider implements DnsProvider {
 }
 
 /** The comment written on every record: the owner mark, refused when it would not fit. */
-export function ownerMark(owner: string): string {
-  const mark = formatOwnerMark(owner);
-  if (mark.length > MAX_COMMENT_LENGTH || parseOwnerMark(mark) !== owner) {
+export function ownerMark(owner: string, instance: string): string {
+  const mark = formatOwnerMark(owner, instance);
+  const parsed = parseOwnerMark(mark);
+  if (mark.length > MAX_COMMENT_LENGTH || parsed?.owner !== owner || parsed.instance !== instance) {
     throw new TunnelError(
       'INVALID_INPUT',
-      `Cannot mark a DNS record as owned by ${JSON.stringify(owner.slice(0, 80))}.`,
+      `Cannot mark a DNS record as owned by ${JSON.stringify(owner.slice(0, 80))} of instance ${JSON.stringify(String(instance).slice(0, 40))}.`,
       {
-        hint: 'The owner is a project name (a–z, 0–9, "-", up to 63 characters) or @admin; nothing was changed.',
+        hint: 'The owner is a project name (a–z, 0–9, "-", up to 63 characters) or @admin, the instance an instance id (up to 20 characters); nothing was changed.',
       },
     );
   }
   return mark;
 }
 
+const sizeOf = (chunk: Chunk): number =>
+  chunk.deletes.length + chunk.remarks.length + chunk.creates.length + chunk.restores.length;
+
+function cnameBody(spec: CnameSpec) {
+  return {
+    type: 'CNAME' as const,
+    name: spec.name,
+    content: spec.target,
+    proxied: true,
+    ttl: 1 as const,
+    comment: formatOwnerMark(spec.owner, spec.instance),
+  };
+}
+
+function restoreBody(spec: RecordSpec) {
+  return {
+    type: spec.type,
+    name: spec.name,
+    content: spec.content,
+    proxied: spec.proxied,
+    ttl: spec.ttl,
+    ...(spec.comment === null ? {} : { comment: spec.comment }),
+  };
+}
+
+function isRestored(record: DnsRecord, spec: RecordSpec): boolean {
+  return (
+    record.name === canonical(spec.name) &&
+    record.type === spec.type &&
+    record.content === (spec.type === 'CNAME' ? canonical(spec.content) : spec.content) &&
+    record.comment === spec.comment
+  );
+}
+
 function toRecord(zoneId: string, r: ApiRecord): DnsRecord {
   const comment = r.comment ?? null;
+  const mark = parseOwnerMark(comment);
   return {
     id: r.id,
     zoneId,
@@ -411,17 +527,19 @@ function toRecord(zoneId: string, r: ApiRecord): DnsRecord {
     proxied: r.proxied === true,
     ttl: r.ttl ?? 1,
     comment,
-    owner: parseOwnerMark(comment),
+    owner: mark?.owner ?? null,
+    instance: mark?.instance ?? null,
   };
 }
 
-/** The CNAME this spec asks for, made by the manager for the same owner. */
+/** The CNAME this spec asks for, made by the same instance for the same owner. */
 function isOwn(record: DnsRecord, spec: CnameSpec): boolean {
   return (
     record.type === 'CNAME' &&
     record.name === canonical(spec.name) &&
     record.content === canonical(spec.target) &&
-    record.owner === spec.owner
+    record.owner === spec.owner &&
+    record.instance === spec.instance
   );
 }
 
@@ -461,7 +579,9 @@ function withProgress(error: unknown, progress: Progress): TunnelError {
       ...base.details,
       applied: {
         deleted: [...progress.deleted],
+        remarked: progress.remarked.map((r) => r.id),
         created: progress.created.map((r) => ({ id: r.id, name: r.name })),
+        restored: progress.restored.map((r) => ({ id: r.id, name: r.name })),
       },
       ...(progress.failed.length > 0
         ? {

@@ -19,5 +19,6 @@ export {
 } from './errors.js';
 export { cloudflarePlugin, createCloudflareApi, remoteIngressOwnersPath } from './plugin.js';
 export { RemoteIngressStore, type RemoteIngressStoreOptions } from './remote-ingress-store.js';
+export { type ImportResult, importingOwners, importLegacyOwnersFile } from './remote-owners-import.js';
 export { type CloudflareClient, type CloudflareSdk, loadCloudflareSdk } from './sdk.js';
 export { type CloudflareTunnelRef, CloudflareTunnelStatus } from './tunnel-status.js';

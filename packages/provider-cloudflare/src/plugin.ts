@@ -12,11 +12,15 @@ import {
 import { CloudflareApi } from './api.js';
 import { CloudflareDnsProvider } from './dns-provider.js';
 import { RemoteIngressStore } from './remote-ingress-store.js';
+import { importingOwners } from './remote-owners-import.js';
 import { CloudflareTunnelStatus } from './tunnel-status.js';
 
 type Container = Parameters<ProviderPlugin['register']>[0];
 
-/** Where the remote ingress store keeps its owner marks (see RemoteIngressStoreOptions). */
+/**
+ * Where older releases kept the remote ingress owner marks; imported into the state store once
+ * (then renamed `.imported`), see `importLegacyOwnersFile`.
+ */
 export const remoteIngressOwnersPath = (config: TunnelConfig): string =>
   join(config.dataDir, 'remote-ingress-owners.json');
 
@@ -85,14 +89,15 @@ export const cloudflarePlugin: ProviderPlugin = {
       (c) => new CloudflareTunnelStatus(shared(c), tunnelRef(config, 'The Cloudflare tunnel status source')),
     );
     if (config.ingress.mode === 'remote') {
-      single(
-        TOKENS.IngressStore,
-        (c) =>
-          new RemoteIngressStore(shared(c), {
-            ...tunnelRef(config, 'The remote ingress store'),
-            ownersPath: remoteIngressOwnersPath(config),
-          }),
-      );
+      single(TOKENS.IngressStore, (c) => {
+        const ref = tunnelRef(config, 'The remote ingress store');
+        const store = c.resolve(asInjectionToken(TOKENS.StateStore));
+        const logger = c.resolve(asInjectionToken(TOKENS.Logger));
+        return new RemoteIngressStore(shared(c), {
+          ...ref,
+          owners: importingOwners(store.ingressOwners, remoteIngressOwnersPath(config), ref.tunnelId, logger),
+        });
+      });
     }
   },
 };

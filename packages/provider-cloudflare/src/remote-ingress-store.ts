@@ -1,7 +1,8 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import {
   formatOwnerMark,
+  formatRuleMark,
+  type IngressOwnerEntry,
+  type IngressOwnerRepository,
   type IngressRule,
   type IngressSnapshot,
   type IngressStore,
@@ -9,6 +10,7 @@ import {
   isTunnelError,
   parseOwnerMark,
   TunnelError,
+  toManaged,
   validateIngressRules,
 } from '@tunnel/core';
 import type { CloudflareApi } from './api.js';
@@ -18,12 +20,13 @@ export interface RemoteIngressStoreOptions {
   readonly accountId: string;
   readonly tunnelId: string;
   /**
-   * A JSON file remembering which remote rules the manager wrote. The tunnel configuration API
-   * keeps rules in cloudflared's own shape (hostname, path, service, originRequest) with no
-   * room for a comment, so the owner marks live beside it, keyed by hostname, path and service:
-   * a rule someone edits in the dashboard stops matching and reads back as unmanaged.
+   * Where the owner marks of the rules the manager wrote are kept (the state store). The tunnel
+   * configuration API keeps rules in cloudflared's own shape (hostname, path, service,
+   * originRequest) with no room for a comment, so the marks live beside it, keyed by hostname,
+   * path and service: a rule someone edits in the dashboard stops matching and reads back as
+   * unmanaged.
    */
-  readonly ownersPath: string;
+  readonly owners: IngressOwnerRepository;
 }
 
 /** A rule as the API stores it. */
@@ -39,18 +42,7 @@ interface RemoteConfig {
   readonly config: Record<string, unknown> | null;
 }
 
-interface OwnerEntry {
-  readonly hostname: string;
-  readonly path: string;
-  readonly service: string;
-  readonly owner: string;
-}
-
-interface OwnersFile {
-  readonly version: 1;
-  readonly tunnelId: string;
-  readonly rules: readonly OwnerEntry[];
-}
+type OwnerEntry = IngressOwnerEntry;
 
 const keyOf = (rule: { hostname?: string | undefined; path?: string | undefined; service: string }) =>
   JSON.stringify([rule.hostname ?? '', rule.path ?? '', rule.service]);
@@ -96,9 +88,9 @@ function fromRemote(raw: unknown): Omit<IngressRule, 'managed'> {
  *   process are serialized here; across processes the API offers no compare-and-set, so callers
  *   hold core's mutation lock around read-modify-write (as TunnelManager does).
  * - Rules are validated with core's cloudflared validator before anything is sent.
- * - Owner marks are kept in `ownersPath` (see its note), written before the configuration (the
- *   union of old and new marks) and trimmed after, so a crash in between never leaves a rule
- *   the manager wrote without its mark.
+ * - Owner marks are kept in the state store (`owners`, see its note), written before the
+ *   configuration (the union of old and new marks) and trimmed after, so a crash in between
+ *   never leaves a rule the manager wrote without its mark.
  */
 export class RemoteIngressStore implements IngressStore {
   readonly capabilities: IngressStoreCapabilities = { requiresRestart: false, backups: false };
@@ -132,11 +124,12 @@ export class RemoteIngressStore implements IngressStore {
       );
     }
     for (const rule of rules) {
-      const owner = rule.managed?.owner;
-      if (owner !== undefined && parseOwnerMark(formatOwnerMark(owner)) !== owner) {
+      const managed = rule.managed;
+      const parsed = managed ? parseOwnerMark(formatRuleMark(managed)) : null;
+      if (managed && (parsed?.owner !== managed.owner || parsed.instance !== (managed.instance ?? null))) {
         throw new TunnelError(
           'INVALID_INPUT',
-          `Invalid owner ${JSON.stringify(owner.slice(0, 80))} on a managed rule.`,
+          `Invalid owner ${JSON.stringify(managed.owner.slice(0, 80))} on a managed rule.`,
           {
             hint: 'A managed rule is owned by a project name or @admin; nothing was written.',
           },
@@ -157,7 +150,15 @@ export class RemoteIngressStore implements IngressStore {
     const before = await this.#loadOwners();
     const next = rules.flatMap((rule): OwnerEntry[] =>
       rule.managed
-        ? [{ hostname: rule.hostname ?? '', path: rule.path ?? '', service: rule.service, owner: rule.managed.owner }]
+        ? [
+            {
+              hostname: rule.hostname ?? '',
+              path: rule.path ?? '',
+              service: rule.service,
+              owner: rule.managed.owner,
+              instance: rule.managed.instance ?? null,
+            },
+          ]
         : [],
     );
     await this.#saveOwners(unionOwners(before.entries, next));
@@ -235,12 +236,12 @@ export class RemoteIngressStore implements IngressStore {
     warnings: readonly string[],
     checkStored: boolean,
   ): IngressSnapshot {
-    const byKey = new Map(owners.map((o) => [keyOf(o), o.owner]));
+    const byKey = new Map(owners.map((o) => [keyOf(o), o]));
     const raw = remote.config?.ingress;
     const rules: IngressRule[] = (Array.isArray(raw) ? raw : []).map((r) => {
       const rule = fromRemote(r);
-      const owner = byKey.get(keyOf(rule));
-      return owner === undefined ? rule : { ...rule, managed: { owner } };
+      const mark = byKey.get(keyOf(rule));
+      return mark === undefined ? rule : { ...rule, managed: toManaged(mark) };
     });
     const notes = [...warnings];
     if (rules.length === 0) {
@@ -265,71 +266,27 @@ export class RemoteIngressStore implements IngressStore {
   }
 
   async #loadOwners(): Promise<{ entries: OwnerEntry[]; warnings: string[] }> {
-    let text: string;
-    try {
-      text = await readFile(this.#options.ownersPath, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], warnings: [] };
-      throw new TunnelError('STATE_CORRUPT', `Cannot read ${this.#options.ownersPath}: ${(error as Error).message}.`, {
-        hint: 'Check the file and its permissions; it records which remote ingress rules the manager owns.',
-        cause: error,
-      });
-    }
-    try {
-      const parsed = JSON.parse(text) as OwnersFile;
-      if (parsed.version !== 1 || !Array.isArray(parsed.rules)) throw new Error('not a version 1 owners file');
-      if (parsed.tunnelId !== this.#options.tunnelId) {
-        return {
-          entries: [],
-          warnings: [
-            `${this.#options.ownersPath} describes tunnel ${parsed.tunnelId}, not ${this.#options.tunnelId}; no rule is read as managed.`,
-          ],
-        };
-      }
-      return {
-        entries: parsed.rules.filter(
-          (r) =>
-            typeof r.service === 'string' &&
-            typeof r.owner === 'string' &&
-            parseOwnerMark(formatOwnerMark(r.owner)) === r.owner,
-        ),
-        warnings: [],
-      };
-    } catch (error) {
-      return {
-        entries: [],
-        warnings: [
-          `${this.#options.ownersPath} is unreadable (${(error as Error).message}); no rule is read as managed until the next write.`,
-        ],
-      };
-    }
+    const entries = await this.#options.owners.list(this.#options.tunnelId);
+    const valid = entries.filter((e) => {
+      const parsed = parseOwnerMark(formatOwnerMark(e.owner, e.instance));
+      return parsed?.owner === e.owner && parsed.instance === e.instance;
+    });
+    return {
+      entries: valid,
+      warnings:
+        valid.length === entries.length
+          ? []
+          : [`${entries.length - valid.length} stored owner marks of remote rules are invalid and were ignored.`],
+    };
   }
 
-  /** Atomic replace: temp file, fsync, rename, directory fsync. */
   async #saveOwners(entries: readonly OwnerEntry[]): Promise<void> {
-    const path = this.#options.ownersPath;
-    const body: OwnersFile = { version: 1, tunnelId: this.#options.tunnelId, rules: entries };
-    await mkdir(dirname(path), { recursive: true });
-    const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
-    const file = await open(temp, 'w', 0o600);
-    try {
-      await file.writeFile(`${JSON.stringify(body, null, 2)}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await this.#options.owners.replace(this.#options.tunnelId, entries);
   }
 }
 
 function unionOwners(a: readonly OwnerEntry[], b: readonly OwnerEntry[]): OwnerEntry[] {
   const seen = new Map<string, OwnerEntry>();
-  for (const entry of [...a, ...b]) seen.set(`${keyOf(entry)}\u0000${entry.owner}`, entry);
+  for (const entry of [...a, ...b]) seen.set(`${keyOf(entry)}\u0000${entry.owner}\u0000${entry.instance}`, entry);
   return [...seen.values()];
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deriveInstanceId, INSTANCE_ID_PATTERN, MAX_INSTANCE_ID_LENGTH } from '../domain/instance.js';
 import { Secret } from '../runtime/secret.js';
 
 /*
@@ -250,6 +251,18 @@ export const configSchema = z.strictObject({
         .describe('How long a write waits for another process holding the database write lock.'),
     })
     .prefault({}),
+  instance: z
+    .strictObject({
+      id: z
+        .string()
+        .regex(INSTANCE_ID_PATTERN, `must be 1–${MAX_INSTANCE_ID_LENGTH} characters of a–z, 0–9 and "-" (not at either end)`)
+        .optional()
+        .describe(
+          'This manager\'s instance id, written in the mark on every DNS record and ingress rule it makes, so several VMs can share a zone without touching each other\'s records. Set it before the first route, and never to another VM\'s id. @default the first 12 hex digits of `cloudflare.tunnelId`',
+        ),
+    })
+    .prefault({})
+    .describe('Which Tunnel Manager this is, among several on one zone.'),
   cloudflare: cloudflareSchema.prefault({}),
   ingress: ingressSchema.prefault({}),
   cloudflared: cloudflaredSchema.prefault({}),
@@ -288,3 +301,9 @@ export type TunnelConfig = Parsed & {
     child: Parsed['cloudflared']['child'] & ResolvedPaths['cloudflared']['child'];
   };
 };
+
+/** This manager's instance id: `instance.id`, else derived from the tunnel id; null with neither. */
+export function instanceIdOf(config: Pick<TunnelConfig, 'instance' | 'cloudflare'>): string | null {
+  if (config.instance.id) return config.instance.id;
+  return config.cloudflare.tunnelId ? deriveInstanceId(config.cloudflare.tunnelId) : null;
+}

@@ -11,6 +11,9 @@ export interface IngressRule {
   readonly service: string;
   /** Per-rule origin options, passed through untouched. */
   readonly originRequest?: Readonly<Record<string, unknown>>;
-  /** Present on rules the manager wrote: who owns them. Stores persist it (comment or mark). */
-  readonly managed?: { readonly owner: string };
+  /**
+   * Present on rules the manager wrote: who owns them, and which instance wrote the rule (absent
+   * on a legacy mark). Stores persist both (comment or mark).
+   */
+  readonly managed?: { readonly owner: string; readonly instance?: string };
 }

@@ -14,7 +14,8 @@ import {
   type YAMLSeq,
 } from 'yaml';
 import type { IngressRule } from '../domain/ingress.js';
-import { formatOwnerMark, parseOwnerMark } from '../domain/owner-mark.js';
+import { isInstanceId } from '../domain/instance.js';
+import { formatRuleMark, type OwnerMark, parseOwnerMark, toManaged } from '../domain/owner-mark.js';
 import { TunnelError } from '../errors.js';
 import { parseIngressRules } from './parse.js';
 import { type IngressProblem, problem } from './problems.js';
@@ -92,8 +93,8 @@ function scalarText(node: Scalar): string | null {
   return typeof node.value === 'string' ? node.value : String(node.value);
 }
 
-/** The owner named by the mark comment on an entry's first line (`- hostname: a.com # tunnel-manager:alpha`). */
-function ownerOf(item: YAMLMap, text: string): string | null {
+/** The mark comment on an entry's first line (`- hostname: a.com # tunnel-manager:alpha@vm-1`). */
+function ownerOf(item: YAMLMap, text: string): OwnerMark | null {
   const first = item.items[0];
   if (!isPair(first) || !isScalar(first.value) || !first.value.comment) return null;
   const range = first.value.range;
@@ -270,8 +271,8 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
   for (const w of read.warnings) if (w.ruleNumber !== null && w.field) unknown[w.ruleNumber - 1]?.push(w.field);
   const rules = read.rules.map((rule, i) => {
     const node = itemNodes[i];
-    const owner = isMap(node) ? ownerOf(node, text) : null;
-    return deepFreeze(owner === null ? rule : { ...rule, managed: { owner } });
+    const mark = isMap(node) ? ownerOf(node, text) : null;
+    return deepFreeze(mark === null ? rule : { ...rule, managed: toManaged(mark) });
   });
   const validation =
     read.errors.length > 0 || options.validate === false
@@ -328,6 +329,7 @@ export function isTemplateRule(rule: IngressRule): boolean {
     rule.path === undefined &&
     rule.originRequest === undefined &&
     isValidOwner(rule.managed.owner) &&
+    (rule.managed.instance === undefined || isInstanceId(rule.managed.instance)) &&
     typeof rule.hostname === 'string' &&
     rule.hostname.length <= 253 &&
     PLAIN_HOSTNAME.test(rule.hostname) &&
@@ -340,7 +342,7 @@ export function isTemplateRule(rule: IngressRule): boolean {
 export function renderRuleEntry(rule: IngressRule, dashColumn: number, newline: string): string {
   const pad = ' '.repeat(dashColumn);
   if (isTemplateRule(rule)) {
-    const mark = formatOwnerMark(rule.managed?.owner ?? '');
+    const mark = formatRuleMark(rule.managed ?? { owner: '' });
     return `${pad}- hostname: ${rule.hostname} # ${mark}${newline}${pad}  service: ${rule.service}${newline}`;
   }
   const body: Record<string, unknown> = {};
@@ -352,7 +354,7 @@ export function renderRuleEntry(rule: IngressRule, dashColumn: number, newline: 
   if (rule.managed) {
     const entry = (doc.contents as YAMLSeq).items[0] as YAMLMap;
     const first = entry.items[0];
-    if (isPair(first) && isScalar(first.value)) first.value.comment = ` ${formatOwnerMark(rule.managed.owner)}`;
+    if (isPair(first) && isScalar(first.value)) first.value.comment = ` ${formatRuleMark(rule.managed)}`;
   }
   const lines = doc.toString({ lineWidth: 0, indent: 2, indentSeq: true }).split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
@@ -616,7 +618,7 @@ function rewriteWithDocument(file: ParsedConfigFile, desired: readonly IngressRu
     const entry = seq.items[i] as YAMLMap;
     const first = entry.items[0];
     if (rule.managed && isPair(first) && isScalar(first.value)) {
-      first.value.comment = ` ${formatOwnerMark(rule.managed.owner)}`;
+      first.value.comment = ` ${formatRuleMark(rule.managed)}`;
     }
   });
   seq.flow = false;

@@ -1,4 +1,5 @@
 import { Hostname } from '../domain/hostname.js';
+import { classifyRule, describeSibling, isOurs } from '../domain/ownership.js';
 import type { IngressRule } from '../domain/ingress.js';
 import { isTunnelError, TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
@@ -23,6 +24,8 @@ export interface ManagedRuleRequest {
   readonly service: string;
   /** A project name, or `@admin`. */
   readonly owner: string;
+  /** This manager's instance id, written in the rule's mark. */
+  readonly instance: string;
 }
 
 export interface IngressMutationResult {
@@ -89,14 +92,19 @@ export class IngressManager {
 
   /**
    * Makes `hostname` route to `service` through a rule owned by `owner`: updates the owner's
-   * rule in place, or inserts a new one after the exact-hostname rules and before any wildcard
-   * rule and the catch-all. Refuses with `HOSTNAME_TAKEN` when a rule the manager did not write,
-   * or another owner's rule, is written for the hostname, and with `INGRESS_INVALID` (naming
+   * rule in place (a legacy-marked one gets the new mark), or inserts a new one after the
+   * exact-hostname rules and before any wildcard rule and the catch-all. Refuses with
+   * `HOSTNAME_TAKEN` when a rule the manager did not write, another owner's rule, or a rule
+   * another instance marked (see `classifyRule`) is written for the hostname, and with `INGRESS_INVALID` (naming
    * the rule) when an earlier rule would take all of the hostname's requests.
    */
   async upsertManagedRule(request: ManagedRuleRequest): Promise<IngressMutationResult> {
     const hostname = Hostname.parse(request.hostname).value;
-    const rule: IngressRule = { hostname, service: request.service, managed: { owner: request.owner } };
+    const rule: IngressRule = {
+      hostname,
+      service: request.service,
+      managed: { owner: request.owner, instance: request.instance },
+    };
     assertWritableRule(rule, 1);
     const result = await this.#mutate((rules) => planUpsert(rules, rule));
     if (result.changed)
@@ -105,15 +113,33 @@ export class IngressManager {
   }
 
   /**
-   * Removes the managed rule(s) for `hostname`. A hostname without a managed rule is a no-op; a
-   * rule the manager did not write is never removed. With `owner`, refuses with `NOT_OWNER`
-   * when the rule belongs to someone else.
+   * Removes this instance's managed rule(s) for `hostname`. A hostname without one is a no-op; a
+   * rule the manager did not write, or another instance marked, is never removed. With `owner`,
+   * refuses with `NOT_OWNER` when the rule belongs to someone else.
    */
-  async removeManagedRule(hostname: string, options: { readonly owner?: string } = {}): Promise<IngressMutationResult> {
+  async removeManagedRule(
+    hostname: string,
+    options: { readonly instance: string; readonly owner?: string },
+  ): Promise<IngressMutationResult> {
     const name = Hostname.parse(hostname).value;
-    const result = await this.#mutate((rules) => planRemove(rules, name, options.owner));
+    const result = await this.#mutate((rules) => planRemove(rules, name, options));
     if (result.changed) this.#logger.info('managed ingress rule removed', { hostname: name });
     return result;
+  }
+
+  /**
+   * Rewrites every legacy-marked managed rule (`managed.instance` absent) with this instance's
+   * mark, in one write; nothing else changes. Returns the hostnames rewritten.
+   */
+  async upgradeLegacyMarks(instance: string): Promise<IngressMutationResult & { readonly upgraded: string[] }> {
+    let upgraded: string[] = [];
+    const result = await this.#mutate((rules) => {
+      const plan = planUpgradeMarks(rules, instance);
+      upgraded = plan.upgraded;
+      return plan;
+    });
+    if (result.changed) this.#logger.info('legacy rule marks rewritten', { instance, hostnames: upgraded });
+    return { ...result, upgraded };
   }
 
   async #mutate(plan: (rules: readonly IngressRule[]) => Plan): Promise<IngressMutationResult> {
@@ -153,11 +179,15 @@ function indexesWhere(rules: readonly IngressRule[], test: (rule: IngressRule) =
   return out;
 }
 
-function takenError(rules: readonly IngressRule[], index: number, hostname: string): TunnelError {
+function takenError(rules: readonly IngressRule[], index: number, hostname: string, self: string): TunnelError {
   const holder = rules[index] as IngressRule;
-  const byOwner = holder.managed
-    ? `the manager's rule owned by ${holder.managed.owner}`
-    : 'a rule the manager did not write';
+  const holding = classifyRule(holder.managed, { id: self });
+  const byOwner =
+    holding.kind === 'sibling'
+      ? `a rule marked by another Tunnel Manager instance (${describeSibling(holding)})`
+      : holder.managed
+        ? `the manager's rule owned by ${holder.managed.owner}`
+        : 'a rule the manager did not write';
   return new TunnelError(
     'HOSTNAME_TAKEN',
     `${hostname} is already routed by ${byOwner}: ${describeRule(holder, index)}.`,
@@ -165,7 +195,12 @@ function takenError(rules: readonly IngressRule[], index: number, hostname: stri
       hint: holder.managed
         ? 'Pick another hostname, or ask its owner (or an admin) to release it.'
         : 'Pick another hostname, or ask the operator to remove the hand-written rule (or adopt it explicitly).',
-      details: { hostname, ruleNumber: index + 1, owner: holder.managed?.owner ?? null },
+      details: {
+        hostname,
+        ruleNumber: index + 1,
+        owner: holder.managed?.owner ?? null,
+        ...(holding.kind === 'sibling' ? { instance: holding.instance } : {}),
+      },
     },
   );
 }
@@ -181,9 +216,10 @@ function partialWarnings(rules: readonly IngressRule[], index: number, hostname:
 export function planUpsert(rules: readonly IngressRule[], rule: IngressRule): Plan {
   const hostname = rule.hostname ?? '';
   const owner = rule.managed?.owner;
+  const self = rule.managed?.instance ?? '';
   const holders = indexesWhere(rules, (r) => servesHostnameExactly(r, hostname));
-  const foreign = holders.find((i) => (rules[i] as IngressRule).managed?.owner !== owner);
-  if (foreign !== undefined) throw takenError(rules, foreign, hostname);
+  const foreign = holders.find((i) => !ownedBy(rules[i] as IngressRule, owner, self));
+  if (foreign !== undefined) throw takenError(rules, foreign, hostname, self);
   const [own, ...duplicates] = holders;
   if (own !== undefined) {
     const shadow = findShadowingRule(rules, own, hostname);
@@ -193,6 +229,7 @@ export function planUpsert(rules: readonly IngressRule[], rule: IngressRule): Pl
       duplicates.length === 0 &&
       current.hostname === hostname &&
       current.service === rule.service &&
+      current.managed?.instance === rule.managed?.instance &&
       !current.path &&
       current.originRequest === undefined;
     const warnings = partialWarnings(rules, own, hostname);
@@ -210,9 +247,23 @@ export function planUpsert(rules: readonly IngressRule[], rule: IngressRule): Pl
   };
 }
 
-/** The rules without the managed rules for `hostname` (null: there are none). */
-export function planRemove(rules: readonly IngressRule[], hostname: string, owner?: string): Plan {
-  const mine = indexesWhere(rules, (r) => r.managed !== undefined && servesHostnameExactly(r, hostname));
+/** Whether `rule` is this instance's (`classifyRule`) and, when `owner` is given, that owner's. */
+function ownedBy(rule: IngressRule, owner: string | undefined, instance: string): boolean {
+  const holding = classifyRule(rule.managed, { id: instance });
+  return isOurs(holding) && (owner === undefined || holding.owner === owner);
+}
+
+/** The rules without this instance's managed rules for `hostname` (null: there are none). */
+export function planRemove(
+  rules: readonly IngressRule[],
+  hostname: string,
+  options: { readonly instance: string; readonly owner?: string },
+): Plan {
+  const { owner, instance } = options;
+  const mine = indexesWhere(
+    rules,
+    (r) => servesHostnameExactly(r, hostname) && isOurs(classifyRule(r.managed, { id: instance })),
+  );
   if (mine.length === 0) return { rules: null, warnings: [] };
   const foreign =
     owner === undefined ? undefined : mine.find((i) => (rules[i] as IngressRule).managed?.owner !== owner);
@@ -228,4 +279,15 @@ export function planRemove(rules: readonly IngressRule[], hostname: string, owne
     );
   }
   return { rules: rules.filter((_, i) => !mine.includes(i)), warnings: [] };
+}
+
+/** The rules with every legacy mark rewritten to name `instance` (null: there are none). */
+export function planUpgradeMarks(rules: readonly IngressRule[], instance: string): Plan & { upgraded: string[] } {
+  const upgraded: string[] = [];
+  const next = rules.map((r) => {
+    if (classifyRule(r.managed, { id: instance }).kind !== 'legacy-mine' || !r.managed) return r;
+    upgraded.push(r.hostname ?? '');
+    return { ...r, managed: { owner: r.managed.owner, instance } };
+  });
+  return { rules: upgraded.length > 0 ? next : null, warnings: [], upgraded };
 }

@@ -26,7 +26,14 @@ export function normalizeRule(rule: IngressRule): IngressRule {
     ...(rule.path ? { path: rule.path } : {}),
     service: rule.service,
     ...(rule.originRequest === undefined || rule.originRequest === null ? {} : { originRequest: rule.originRequest }),
-    ...(rule.managed ? { managed: { owner: rule.managed.owner } } : {}),
+    ...(rule.managed
+      ? {
+          managed:
+            rule.managed.instance === undefined
+              ? { owner: rule.managed.owner }
+              : { owner: rule.managed.owner, instance: rule.managed.instance },
+        }
+      : {}),
   };
 }
 
@@ -38,6 +45,7 @@ export function sameRule(a: IngressRule, b: IngressRule): boolean {
     (a.path || '') === (b.path || '') &&
     a.service === b.service &&
     (a.managed?.owner ?? null) === (b.managed?.owner ?? null) &&
+    (a.managed?.instance ?? null) === (b.managed?.instance ?? null) &&
     sameValue(a.originRequest ?? undefined, b.originRequest ?? undefined)
   );
 }
@@ -48,7 +56,9 @@ export function describeRule(rule: IngressRule, index: number): string {
     rule.hostname ? `hostname ${JSON.stringify(rule.hostname)}` : null,
     rule.path ? `path ${JSON.stringify(rule.path)}` : null,
     `service ${JSON.stringify(rule.service)}`,
-    rule.managed ? `owned by ${rule.managed.owner}` : 'not managed',
+    rule.managed
+      ? `owned by ${rule.managed.owner}${rule.managed.instance ? ` of instance ${rule.managed.instance}` : ''}`
+      : 'not managed',
   ].filter(Boolean);
   return `Rule #${index + 1} (${parts.join(', ')})`;
 }

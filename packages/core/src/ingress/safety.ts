@@ -1,6 +1,7 @@
 import { ADMIN_OWNER, PROJECT_NAME_PATTERN } from '../domain/actor.js';
 import { Hostname } from '../domain/hostname.js';
 import type { IngressRule } from '../domain/ingress.js';
+import { isInstanceId } from '../domain/instance.js';
 import { TunnelError } from '../errors.js';
 
 /** Longest hostname, path or service the manager writes into a new rule. */
@@ -52,6 +53,14 @@ function assertManagedRule(rule: IngressRule, owner: unknown, ruleNumber: number
       'INVALID_INPUT',
       `Rule #${ruleNumber}: invalid owner ${shown(String(owner))} for a managed rule.`,
       { hint: `Nothing was written. An owner is a project name (a–z, 0–9, "-", 1–63 characters) or "${ADMIN_OWNER}".` },
+    );
+  }
+  const instance = rule.managed?.instance;
+  if (instance !== undefined && !isInstanceId(instance)) {
+    throw new TunnelError(
+      'INVALID_INPUT',
+      `Rule #${ruleNumber}: invalid instance id ${shown(String(instance))} in a managed rule's mark.`,
+      { hint: 'Nothing was written. An instance id is 1–20 characters of a–z, 0–9 and "-".' },
     );
   }
   const canonical = Hostname.parse(rule.hostname ?? '').value;

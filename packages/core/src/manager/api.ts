@@ -29,6 +29,12 @@ export interface CnameRequest {
   readonly dryRun?: boolean;
   /** Admin only: take over a name held by a DNS record the manager did not create. */
   readonly adopt?: boolean;
+  /**
+   * Admin only, with `adopt`: also take the name when another Tunnel Manager instance (this id)
+   * publishes it — moving a name between VMs on purpose. Without it a sibling's record is never
+   * replaced.
+   */
+  readonly fromInstance?: string;
   /** Admin only: create the route on behalf of this project. @default the admin owner */
   readonly project?: string;
 }
@@ -65,9 +71,20 @@ export interface CnameResult {
   readonly durationMs: number;
 }
 
+/** Options of `deleteCname`. */
+export interface DeleteOptions {
+  /**
+   * Admin only: put back the records an adopt replaced when the route was created (type,
+   * content, proxied, TTL and comment as they were). @default false
+   */
+  readonly restoreReplaced?: boolean;
+}
+
 export interface DeleteResult {
   readonly hostname: string;
   readonly route: CnameRoute;
+  /** The records put back (`restoreReplaced`), as `TYPE content` lines; empty otherwise. */
+  readonly restored?: readonly string[];
   readonly restartPending: boolean;
   /** Why the restart is pending, when it is. */
   readonly restartDetail?: string;
@@ -96,6 +113,8 @@ export interface RestartInfo {
 }
 
 export interface StatusReport {
+  /** This manager's instance id (`instance.id`, or derived from the tunnel id); null when neither is set. */
+  readonly instance: string | null;
   readonly tunnel: {
     /** `unknown` when no sample has been taken yet (no daemon running). */
     readonly status: HealthStatus | 'unknown';
@@ -122,7 +141,7 @@ export interface StatusReport {
  */
 export interface TunnelManagerApi {
   requestCname(actor: Actor, request: CnameRequest): Promise<CnameResult>;
-  deleteCname(actor: Actor, hostname: string): Promise<DeleteResult>;
+  deleteCname(actor: Actor, hostname: string, options?: DeleteOptions): Promise<DeleteResult>;
   listCnames(actor: Actor, filter?: CnameListFilter): Promise<CnameRoute[]>;
   listDomains(actor: Actor, options?: { readonly refresh?: boolean }): Promise<DomainView[]>;
   getStatus(actor: Actor): Promise<StatusReport>;

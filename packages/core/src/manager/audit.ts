@@ -10,6 +10,7 @@ export const AUDIT_ACTIONS = {
   stepFailed: 'cname.step_failed',
   recover: 'cname.recover',
   reconcile: 'reconcile.apply',
+  upgradeMarks: 'marks.upgrade',
 } as const;
 
 /** Strings longer than this are cut in audit parameters (hostile input can be megabytes). */

@@ -1,5 +1,6 @@
 import { Actor, ADMIN_OWNER, parseProjectName } from '../domain/actor.js';
 import { Hostname } from '../domain/hostname.js';
+import { parseInstanceId } from '../domain/instance.js';
 import { TunnelError } from '../errors.js';
 import { type ParsedTargetRequest, parseTargetRequest } from '../topology/target-request.js';
 import type { CnameRequest } from './api.js';
@@ -13,6 +14,8 @@ export interface ValidatedCnameRequest {
   readonly service: ParsedTargetRequest;
   readonly dryRun: boolean;
   readonly adopt: boolean;
+  /** With `adopt`: the sibling instance whose record the admin takes over on purpose. */
+  readonly fromInstance: string | null;
 }
 
 const shown = (value: unknown): string =>
@@ -104,6 +107,25 @@ export function validateCnameRequest(
   const dryRun = optionalBoolean(raw, 'dryRun');
   const adopt = optionalBoolean(raw, 'adopt');
   const project = raw.project;
+  const fromInstance =
+    raw.fromInstance === undefined || raw.fromInstance === null
+      ? null
+      : parseInstanceId(raw.fromInstance, 'fromInstance');
+  if (fromInstance !== null && (actor.kind !== 'admin' || !adopt)) {
+    throw new TunnelError(
+      actor.kind === 'admin' ? 'INVALID_INPUT' : 'NOT_OWNER',
+      actor.kind === 'admin'
+        ? '"fromInstance" only goes with adopt: true.'
+        : "Only an admin may take a name from another Tunnel Manager instance.",
+      {
+        hint:
+          actor.kind === 'admin'
+            ? 'Pass adopt: true with fromInstance to move the name to this instance, or leave fromInstance out.'
+            : 'Pick another hostname, or ask the operator.',
+        details: { field: 'fromInstance' },
+      },
+    );
+  }
   if (actor.kind === 'project') {
     if (adopt) {
       throw new TunnelError('NOT_OWNER', 'Only an admin may adopt a DNS record the manager did not create.', {
@@ -145,5 +167,5 @@ export function validateCnameRequest(
     port: service.port as number,
     ...(service.scheme === undefined ? {} : { scheme: service.scheme as ParsedTargetRequest['scheme'] }),
   });
-  return { actor, hostname, owner, service: parsed, dryRun, adopt };
+  return { actor, hostname, owner, service: parsed, dryRun, adopt, fromInstance };
 }

@@ -1,4 +1,6 @@
 import type { Domain } from '../domain/domain.js';
+import type { InstanceIdentity } from '../domain/instance.js';
+import { classifyRecord, isOurs, siblingInstanceId, siblingTakenError } from '../domain/ownership.js';
 import { type CnameRoute, FINAL_ROUTE_STATES } from '../domain/route.js';
 import { TunnelError } from '../errors.js';
 import { type IngressManager, planUpsert } from '../ingress/ingress-manager.js';
@@ -23,13 +25,16 @@ export interface DecideDeps {
   readonly ingress: Pick<IngressManager, 'read'>;
   readonly dns: () => DnsProvider;
   readonly tunnelTarget: () => string;
+  readonly identity: () => InstanceIdentity;
   /** Brings a route a crash left mid-pipeline to a final state (under the lock). */
   readonly recover: (route: CnameRoute, guard: LockGuard) => Promise<unknown>;
 }
 
 /**
- * Decides what a validated request does: refuses a name another owner holds (`HOSTNAME_TAKEN`)
- * or that a record the manager does not own holds (`RECORD_CONFLICT`, unless an admin adopts),
+ * Decides what a validated request does: refuses a name another owner holds, or another
+ * Tunnel Manager instance publishes (`HOSTNAME_TAKEN`, unless an admin adopts it with
+ * `fromInstance` naming that instance), or that a record the manager does not own holds
+ * (`RECORD_CONFLICT`, unless an admin adopts),
  * and otherwise says whether to create, retarget or do nothing. Runs under the lock; without it
  * (`guard` null, a dry run) a route a crash left behind is taken as already recovered.
  */
@@ -84,8 +89,18 @@ export async function decide(
   }
   await assertRuleFits(deps, v, selection);
   const tunnel = deps.tunnelTarget();
+  const self = deps.identity();
   const records = await deps.dns().listRecords(zone.id, { name });
-  const ours = records.filter((r) => r.type === 'CNAME' && r.owner === v.owner && r.content === tunnel);
+  for (const record of records) {
+    const holding = classifyRecord(record, self);
+    if (holding.kind !== 'sibling') continue;
+    const moving = v.adopt && v.fromInstance !== null && v.fromInstance === siblingInstanceId(holding);
+    if (!moving) throw siblingTakenError(name, holding, { asAdmin: v.actor.kind === 'admin' });
+  }
+  const ours = records.filter((r) => {
+    const holding = classifyRecord(r, self);
+    return r.type === 'CNAME' && r.content === tunnel && isOurs(holding) && holding.owner === v.owner;
+  });
   const holder = records.find((r) => !ours.includes(r));
   if (holder) {
     if (v.adopt) return { kind: 'create', replace: records, reuse: null };
@@ -124,7 +139,11 @@ export async function decide(
  */
 async function assertRuleFits(deps: DecideDeps, v: ValidatedCnameRequest, selection: TargetSelection): Promise<void> {
   const { rules } = await deps.ingress.read();
-  planUpsert(rules, { hostname: v.hostname.value, service: selection.url, managed: { owner: v.owner } });
+  planUpsert(rules, {
+    hostname: v.hostname.value,
+    service: selection.url,
+    managed: { owner: v.owner, instance: deps.identity().id },
+  });
 }
 
 /** The steps a decision takes, one human line each (a dry run's plan, and a result's record). */

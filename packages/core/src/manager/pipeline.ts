@@ -1,4 +1,6 @@
 import type { Domain } from '../domain/domain.js';
+import type { InstanceIdentity } from '../domain/instance.js';
+import { classifyRecord, isOurs } from '../domain/ownership.js';
 import type { CnameRoute, RouteError, RouteState, ServiceSpec } from '../domain/route.js';
 import { isTunnelError, TunnelError, toTunnelError } from '../errors.js';
 import type { RestartRequestInput, RestartRequestResult } from '../health/restart-coordinator.js';
@@ -6,7 +8,7 @@ import type { IngressManager } from '../ingress/ingress-manager.js';
 import type { Clock } from '../ports/clock.js';
 import type { DnsProvider, DnsRecord } from '../ports/dns-provider.js';
 import type { Logger } from '../ports/logger.js';
-import type { StateStore } from '../ports/state-store.js';
+import type { ReplacedRecord, StateStore } from '../ports/state-store.js';
 import type { PlannedStep } from './api.js';
 import { AUDIT_ACTIONS, type AuditTrail } from './audit.js';
 import type { LockGuard } from './mutation-lock.js';
@@ -52,7 +54,7 @@ export interface RestartRequester {
 }
 
 export interface PipelineDeps {
-  readonly store: Pick<StateStore, 'routes'>;
+  readonly store: Pick<StateStore, 'routes' | 'replaced'>;
   readonly dns: () => DnsProvider;
   readonly ingress: Pick<IngressManager, 'upsertManagedRule' | 'removeManagedRule'>;
   readonly restarts: RestartRequester;
@@ -62,6 +64,8 @@ export interface PipelineDeps {
   readonly hooks: PipelineHooks;
   /** `<tunnelId>.cfargotunnel.com`; throws CONFIG_INVALID when no tunnel id is configured. */
   readonly tunnelTarget: () => string;
+  /** This instance (its id is written in every mark); throws CONFIG_INVALID like `tunnelTarget`. */
+  readonly identity: () => InstanceIdentity;
 }
 
 /** What the TunnelManager decided to create, after validation, policy and conflict checks. */
@@ -83,6 +87,8 @@ export interface CreateOrder {
 
 export interface PipelineOutcome {
   readonly route: CnameRoute;
+  /** Records a delete put back (`restoreReplaced`), as `TYPE name content` lines. */
+  readonly restored?: readonly string[];
   /** The restart queued under the lock (not awaited); null when the rules did not change. */
   readonly restart: RestartRequestResult | null;
 }
@@ -131,11 +137,14 @@ export class CnamePipeline {
     await this.#checkpoint('reserved', route);
     let step: PlannedStep['step'] = 'write_ingress';
     try {
+      // Kept before anything is replaced, so a rollback or a later delete can put them back.
+      if (order.replace.length > 0) await this.deps.store.replaced.save(route.id, order.replace.map(toReplaced));
       route = await this.#advance(route, 'ingress_written', guard);
       await this.deps.ingress.upsertManagedRule({
         hostname: order.hostname,
         service: order.target,
         owner: order.owner,
+        instance: this.deps.identity().id,
       });
       await this.#checkpoint('rule_written', route);
 
@@ -203,6 +212,7 @@ export class CnamePipeline {
         hostname: route.hostname,
         service: change.target,
         owner: route.owner,
+        instance: this.deps.identity().id,
       });
     } catch (error) {
       await routes
@@ -228,20 +238,28 @@ export class CnamePipeline {
   /**
    * Deletes a route, resuming from whatever delete state it is in. A failure before the record
    * is gone puts the route back to `active`; a later one leaves it where it is, so a retry (or
-   * recovery) finishes it.
+   * recovery) finishes it. With `restoreReplaced`, the records an adopt replaced are put back in
+   * the same DNS batch that deletes the route's record.
    */
-  async delete(route: CnameRoute, actor: string, guard: LockGuard): Promise<PipelineOutcome> {
+  async delete(
+    route: CnameRoute,
+    actor: string,
+    guard: LockGuard,
+    options: { readonly restoreReplaced?: boolean } = {},
+  ): Promise<PipelineOutcome> {
     const { routes } = this.deps.store;
     let current = route;
     let step = 'delete_dns';
     let restart: RestartRequestResult | null = null;
+    let restored: string[] = [];
     try {
       if (current.state === 'active') {
         current = await this.#advance(current, 'deleting', guard);
       }
       if (current.state === 'deleting') {
         try {
-          await this.#deleteRecord(current);
+          const replaced = options.restoreReplaced ? await this.deps.store.replaced.get(current.id) : [];
+          restored = await this.#deleteRecord(current, replaced);
         } catch (error) {
           if (route.state === 'active') {
             current = await routes.update(
@@ -267,7 +285,7 @@ export class CnamePipeline {
         await this.#checkpoint('restart_requested', current);
         current = await this.#advance(current, 'deleted', guard);
       }
-      return { route: current, restart };
+      return { route: current, restart, ...(options.restoreReplaced ? { restored } : {}) };
     } catch (error) {
       await this.deps.audit.record({
         actor,
@@ -293,7 +311,8 @@ export class CnamePipeline {
     let error: TunnelError | null = null;
     if (route.state === 'dns_created') {
       try {
-        await this.#deleteRecord(route);
+        // An adopt that stops half-way puts back what it replaced.
+        await this.#deleteRecord(route, await this.deps.store.replaced.get(route.id));
       } catch (e) {
         error ??= toTunnelError(e);
         problems.push(`DNS record: ${toTunnelError(e).message}`);
@@ -359,7 +378,12 @@ export class CnamePipeline {
   }
 
   async #createRecord(order: CreateOrder): Promise<DnsRecord> {
-    const spec = { name: order.hostname, target: this.deps.tunnelTarget(), owner: order.owner };
+    const spec = {
+      name: order.hostname,
+      target: this.deps.tunnelTarget(),
+      owner: order.owner,
+      instance: this.deps.identity().id,
+    };
     if (order.replace.length === 0) return this.deps.dns().createCname(order.zone.id, spec);
     const result = await this.deps.dns().applyBatch(order.zone.id, {
       deletes: order.replace.map((r) => r.id),
@@ -374,33 +398,67 @@ export class CnamePipeline {
     return created;
   }
 
-  /** Removes the route's record: by id when stored, else every CNAME to the tunnel marked as the owner's. */
-  async #deleteRecord(route: CnameRoute): Promise<void> {
+  /**
+   * Removes the route's record: by id when stored (ids are never reused, so the id is ours),
+   * else every CNAME to the tunnel that is this instance's and marked as the owner's. With
+   * `restore`, puts back those of the records an adopt replaced that are gone, in one batch;
+   * returns them as `TYPE name content` lines.
+   */
+  async #deleteRecord(route: CnameRoute, restore: readonly ReplacedRecord[] = []): Promise<string[]> {
     const dns = this.deps.dns();
+    if (restore.length > 0) return this.#deleteAndRestore(route, restore);
     if (route.dnsRecordId !== null) {
       try {
         await dns.deleteRecord(route.zoneId, route.dnsRecordId);
       } catch (error) {
         if (!isTunnelError(error, 'NOT_FOUND')) throw error;
       }
-      return;
+      return [];
     }
-    const target = this.deps.tunnelTarget();
     const records = await dns.listRecords(route.zoneId, { name: route.hostname });
-    for (const record of records) {
-      if (record.type !== 'CNAME' || record.owner !== route.owner || record.content !== target) continue;
+    for (const record of records.filter((r) => this.#isRouteRecord(route, r))) {
       try {
         await dns.deleteRecord(route.zoneId, record.id);
       } catch (error) {
         if (!isTunnelError(error, 'NOT_FOUND')) throw error;
       }
     }
+    return [];
+  }
+
+  /** A CNAME to this tunnel that is this instance's (`classifyRecord`) and the route owner's. */
+  #isRouteRecord(route: CnameRoute, record: DnsRecord): boolean {
+    const holding = classifyRecord(record, this.deps.identity());
+    return (
+      record.id === route.dnsRecordId ||
+      (record.type === 'CNAME' &&
+        record.content === this.deps.tunnelTarget() &&
+        isOurs(holding) &&
+        holding.owner === route.owner)
+    );
+  }
+
+  async #deleteAndRestore(route: CnameRoute, restore: readonly ReplacedRecord[]): Promise<string[]> {
+    const dns = this.deps.dns();
+    const records = await dns.listRecords(route.zoneId, { name: route.hostname });
+    const deletes = records.filter((r) => this.#isRouteRecord(route, r)).map((r) => r.id);
+    const missing = restore.filter((r) => !records.some((x) => x.id === r.recordId));
+    if (deletes.length === 0 && missing.length === 0) return [];
+    await dns.applyBatch(route.zoneId, {
+      deletes,
+      creates: [],
+      restores: missing.map(({ recordId: _, ...spec }) => spec),
+    });
+    return missing.map((r) => `${r.type} ${r.name} ${r.content}`);
   }
 
   /** Removes the owner's managed rule; another owner's rule for the name is not ours to remove. */
   async #removeRule(route: CnameRoute): Promise<void> {
     try {
-      await this.deps.ingress.removeManagedRule(route.hostname, { owner: route.owner });
+      await this.deps.ingress.removeManagedRule(route.hostname, {
+        owner: route.owner,
+        instance: this.deps.identity().id,
+      });
     } catch (error) {
       if (!isTunnelError(error, 'NOT_OWNER')) throw error;
       this.deps.logger.warn('left another owner’s ingress rule in place', { hostname: route.hostname });
@@ -413,3 +471,14 @@ export class CnamePipeline {
     return this.deps.restarts.requestRestart({ reason, requestedBy, wait: false });
   }
 }
+
+/** A replaced record as stored with the route. */
+const toReplaced = (r: DnsRecord): ReplacedRecord => ({
+  recordId: r.id,
+  name: r.name,
+  type: r.type,
+  content: r.content,
+  proxied: r.proxied,
+  ttl: r.ttl,
+  comment: r.comment,
+});

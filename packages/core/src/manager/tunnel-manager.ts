@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from 'tsyringe';
-import type { TunnelConfig } from '../config/schema.js';
+import { instanceIdOf, type TunnelConfig } from '../config/schema.js';
 import { Actor, ADMIN_OWNER, parseProjectName } from '../domain/actor.js';
 import type { AuditEntry, AuditQuery } from '../domain/audit.js';
 import type { Domain } from '../domain/domain.js';
 import { Hostname } from '../domain/hostname.js';
+import type { InstanceIdentity } from '../domain/instance.js';
 import { type CnameRoute, FINAL_ROUTE_STATES, isRouteState, ROUTE_STATES, type RouteState } from '../domain/route.js';
 import { TunnelError, toTunnelError } from '../errors.js';
 import { RESTART_AUDIT_ACTION } from '../health/restart-manager.js';
 import type { HealthServices } from '../health/services.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
 import type { Clock } from '../ports/clock.js';
-import type { DnsProvider } from '../ports/dns-provider.js';
+import type { DnsProvider, DnsRecord } from '../ports/dns-provider.js';
 import type { Logger } from '../ports/logger.js';
 import type { StateStore } from '../ports/state-store.js';
 import type { Topology } from '../ports/topology.js';
@@ -22,6 +23,7 @@ import type {
   CnameListFilter,
   CnameRequest,
   CnameResult,
+  DeleteOptions,
   DeleteResult,
   DomainView,
   PlannedStep,
@@ -82,6 +84,12 @@ const describeActor = (input: unknown): string => {
   }
 };
 
+/** A replaced record for the audit: `A app.example.com 192.0.2.1 (proxied, ttl 1, comment "…")`. */
+const describeRecord = (r: DnsRecord): string =>
+  `${r.type} ${r.name} ${r.content} (${r.proxied ? 'proxied' : 'not proxied'}, ttl ${r.ttl}${
+    r.comment ? `, comment ${JSON.stringify(r.comment)}` : ''
+  })`;
+
 /** The project an actor names, for the audit of a call that failed before validation finished. */
 const projectOf = (input: unknown): string | null => {
   try {
@@ -122,6 +130,7 @@ export class TunnelManager implements TunnelManagerApi {
   readonly #reconciler: Reconciler;
   readonly #onClose: (() => Promise<void>) | null;
   #closed: Promise<void> | null = null;
+  #marksUpgraded = false;
 
   constructor(deps: TunnelManagerDeps) {
     this.#config = deps.config;
@@ -164,6 +173,7 @@ export class TunnelManager implements TunnelManagerApi {
       logger: this.#logger,
       hooks: deps.hooks ?? {},
       tunnelTarget: () => this.#tunnelTarget(),
+      identity: () => this.#identity(),
     });
     this.#reconciler = new Reconciler({
       config: deps.config,
@@ -177,6 +187,7 @@ export class TunnelManager implements TunnelManagerApi {
       lock: this.#lock,
       domains: this.#domains,
       tunnelTarget: () => this.#tunnelTarget(),
+      identity: () => this.#identity(),
     });
     this.container = deps.container ?? null;
     this.health = deps.health ?? null;
@@ -199,6 +210,7 @@ export class TunnelManager implements TunnelManagerApi {
       service: raw.service,
       ...(raw.dryRun === undefined ? {} : { dryRun: raw.dryRun }),
       ...(raw.adopt === undefined ? {} : { adopt: raw.adopt }),
+      ...(raw.fromInstance === undefined ? {} : { fromInstance: raw.fromInstance }),
       ...(raw.project === undefined ? {} : { project: raw.project }),
     };
     const dryRun = raw.dryRun === true;
@@ -217,6 +229,7 @@ export class TunnelManager implements TunnelManagerApi {
       if (v.dryRun) return await this.#plan(v, zone, selection, startedAt);
 
       const done = await this.#lock.run(async (guard) => {
+        await this.#upgradeMarksOnce(guard);
         const decision = await decide(this.#decideDeps, v, zone, selection, guard);
         return { decision, outcome: await this.#execute(v, zone, selection, decision, guard) };
       });
@@ -241,9 +254,20 @@ export class TunnelManager implements TunnelManagerApi {
         project: v.owner,
         action: AUDIT_ACTIONS.request,
         target: v.hostname.value,
-        params: { ...params, outcome: result.outcome, target: result.target, restartPending: result.restartPending },
+        params: {
+          ...params,
+          outcome: result.outcome,
+          target: result.target,
+          restartPending: result.restartPending,
+          ...(decision.kind === 'create' && decision.replace.length > 0
+            ? { replaced: decision.replace.map(describeRecord) }
+            : {}),
+        },
         startedAt,
-        message: `${result.outcome} ${v.hostname.value} → ${result.target}`,
+        message:
+          decision.kind === 'create' && decision.replace.length > 0
+            ? `${result.outcome} ${v.hostname.value} → ${result.target}, replacing ${decision.replace.map(describeRecord).join(', ')}`
+            : `${result.outcome} ${v.hostname.value} → ${result.target}`,
       });
       return result;
     } catch (error) {
@@ -264,15 +288,23 @@ export class TunnelManager implements TunnelManagerApi {
     }
   }
 
-  async deleteCname(actor: Actor, hostname: string): Promise<DeleteResult> {
+  async deleteCname(actor: Actor, hostname: string, options: DeleteOptions = {}): Promise<DeleteResult> {
     const startedAt = this.#clock.now();
     let owner: string | null = projectOf(actor);
     let target: string | null = typeof hostname === 'string' ? hostname : null;
+    const restoreReplaced = (options ?? {}).restoreReplaced === true;
     try {
       const a = parseActor(actor);
       const name = Hostname.parse(hostname, { allowWildcard: true });
       target = name.value;
+      if (restoreReplaced && a.kind !== 'admin') {
+        throw new TunnelError('NOT_OWNER', 'Only an admin may restore the records an adopt replaced.', {
+          hint: 'Delete the route without restoreReplaced, or ask the operator.',
+          details: { field: 'restoreReplaced' },
+        });
+      }
       const outcome = await this.#lock.run(async (guard) => {
+        await this.#upgradeMarksOnce(guard);
         let route = await this.#store.routes.findLive(name.value);
         if (route && !Actor.mayActOn(a, route.owner)) {
           // Only a project can get here (an admin may act on every route), and, as for
@@ -297,13 +329,20 @@ export class TunnelManager implements TunnelManagerApi {
           });
         }
         owner = route.owner;
-        return this.#pipeline.delete(route, Actor.describe(a), guard);
+        if (restoreReplaced && (await this.#store.replaced.get(route.id)).length === 0) {
+          throw new TunnelError('NOT_FOUND', `${name.value} replaced no record when it was created: nothing to restore.`, {
+            hint: 'Delete it without restoreReplaced (--restore-replaced).',
+            details: { hostname: name.value },
+          });
+        }
+        return this.#pipeline.delete(route, Actor.describe(a), guard, { restoreReplaced });
       });
       owner = outcome.route.owner;
       const settled = await this.#settleRestart(outcome, `ingress rule removed for ${name.value}`, Actor.describe(a));
       const result: DeleteResult = {
         hostname: name.value,
         route: outcome.route,
+        ...(outcome.restored ? { restored: outcome.restored } : {}),
         restartPending: settled.restartPending,
         ...(settled.restartDetail ? { restartDetail: settled.restartDetail } : {}),
         durationMs: Math.max(0, this.#clock.now() - startedAt),
@@ -313,9 +352,16 @@ export class TunnelManager implements TunnelManagerApi {
         project: owner,
         action: AUDIT_ACTIONS.delete,
         target: name.value,
-        params: { state: outcome.route.state, restartPending: result.restartPending },
+        params: {
+          state: outcome.route.state,
+          restartPending: result.restartPending,
+          ...(outcome.restored ? { restoreReplaced: true, restored: outcome.restored } : {}),
+        },
         startedAt,
-        message: `deleted ${name.value}`,
+        message:
+          outcome.restored && outcome.restored.length > 0
+            ? `deleted ${name.value}, restoring ${outcome.restored.join(', ')}`
+            : `deleted ${name.value}`,
       });
       return result;
     } catch (error) {
@@ -325,7 +371,7 @@ export class TunnelManager implements TunnelManagerApi {
         project: owner,
         action: AUDIT_ACTIONS.delete,
         target,
-        params: {},
+        params: restoreReplaced ? { restoreReplaced } : {},
         startedAt,
         error: failure,
       });
@@ -434,6 +480,7 @@ export class TunnelManager implements TunnelManagerApi {
         }
       : null;
     return {
+      instance: instanceIdOf(this.#config),
       tunnel: newest
         ? {
             status: newest.status,
@@ -491,6 +538,28 @@ export class TunnelManager implements TunnelManagerApi {
     return `${id}.cfargotunnel.com`;
   }
 
+  /** This instance: its id (`instance.id`, or derived from the tunnel id) and its tunnel target. */
+  #identity(): InstanceIdentity {
+    const tunnelTarget = this.#tunnelTarget();
+    return { id: instanceIdOf(this.#config) as string, tunnelTarget };
+  }
+
+  /**
+   * Rewrites this instance's legacy marks once per process, before its first write (under the
+   * lock), so an upgraded installation migrates without a step by hand. Best effort: a failure
+   * is logged and retried on the next write; ownership does not depend on it (legacy marks on
+   * this tunnel's records already count as this instance's).
+   */
+  async #upgradeMarksOnce(guard: LockGuard): Promise<void> {
+    if (this.#marksUpgraded) return;
+    try {
+      await this.#reconciler.upgradeLegacyMarks(guard, 'system');
+      this.#marksUpgraded = true;
+    } catch (error) {
+      this.#logger.warn('could not rewrite legacy owner marks yet', { error: toTunnelError(error).message });
+    }
+  }
+
   #assertAdmin(actor: Actor, what: string): void {
     if (parseActor(actor).kind !== 'admin') {
       throw new TunnelError('NOT_OWNER', `Only an admin may ${what}.`, { hint: 'Ask the operator.' });
@@ -545,6 +614,7 @@ export class TunnelManager implements TunnelManagerApi {
       ingress: this.#ingress,
       dns: this.#dns,
       tunnelTarget: () => this.#tunnelTarget(),
+      identity: () => this.#identity(),
       recover: (route, guard) => this.#pipeline.recoverRoute(route, guard),
     };
   }

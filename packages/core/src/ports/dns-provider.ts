@@ -14,6 +14,8 @@ export interface DnsRecord {
   readonly comment: string | null;
   /** The owner named by the manager's mark in the comment, or null for records it did not make. */
   readonly owner: string | null;
+  /** The instance named by the mark; null without a mark or for a legacy mark (no instance). */
+  readonly instance: string | null;
 }
 
 export interface RecordFilter {
@@ -33,34 +35,70 @@ export interface CnameSpec {
   readonly target: string;
   /** Project name or ADMIN_OWNER; written as the owner mark. */
   readonly owner: string;
+  /** The instance writing the record (see `instance.id`); written in the owner mark. */
+  readonly instance: string;
+}
+
+/** A new owner mark for an existing record (a legacy mark rewritten to name the instance). */
+export interface MarkChange {
+  readonly recordId: string;
+  readonly owner: string;
+  readonly instance: string;
+}
+
+/** A record put back exactly as it was (what an adopt replaced), comment included. */
+export interface RecordSpec {
+  readonly name: string;
+  readonly type: string;
+  readonly content: string;
+  readonly proxied: boolean;
+  readonly ttl: number;
+  readonly comment: string | null;
 }
 
 export interface DnsBatch {
   /** Record ids to delete; applied first. */
   readonly deletes: readonly string[];
-  /** CNAMEs to create; applied after every delete. */
+  /** Records whose comment becomes a new owner mark; applied after the deletes. */
+  readonly remarks?: readonly MarkChange[];
+  /** CNAMEs to create; applied after every delete and remark. */
   readonly creates: readonly CnameSpec[];
+  /** Records to put back as given; applied with the creates. */
+  readonly restores?: readonly RecordSpec[];
 }
 
 export interface DnsBatchResult {
   readonly deleted: readonly string[];
   readonly created: readonly DnsRecord[];
+  /** The remarked records, as they are now (absent when the batch had no remarks). */
+  readonly remarked?: readonly DnsRecord[];
+  /** The restored records (absent when the batch had no restores). */
+  readonly restored?: readonly DnsRecord[];
 }
 
 /**
  * DNS at a provider (Cloudflare). Knows nothing of projects except the owner mark it writes.
+ * Whose a record is, is decided by core (`classifyRecord`), never here.
  *
  * Implementations:
- * - must return every zone and every matching record, across all pages, without duplicates;
- * - must create CNAMEs proxied, with automatic TTL, carrying `formatOwnerMark(owner)` in the
- *   record's comment;
- * - must never modify or replace a record they were not asked to touch;
+ * - must return every zone and every matching record, across all pages, without duplicates,
+ *   each with the `owner` and `instance` its mark names (`parseOwnerMark`);
+ * - must create CNAMEs proxied, with automatic TTL, carrying `formatOwnerMark(owner, instance)`
+ *   in the record's comment, and must refuse a spec whose mark would not fit in 100 characters;
+ * - must never modify or replace a record they were not asked to touch: a record another
+ *   instance marked is touched only when core names its id in a delete, remark or restore;
+ * - must change only the comment of a remarked record (its id, name, type, content, proxied and
+ *   TTL stay as they are);
+ * - must recreate a restored record with exactly the given fields and no mark of their own;
+ * - must not treat a record carrying another instance's mark, or a legacy mark, as the CNAME a
+ *   retried create asked for: only the exact same mark is "the same create";
  * - must fail `createCname` with `RECORD_CONFLICT` (details: `recordId`, `type`, `content`,
  *   `owner`) when any record already holds the name — except that a CNAME with the same name,
  *   target and owner mark (a retry after a lost response) is returned as the result instead of
  *   being duplicated;
  * - must fail `deleteRecord` with `NOT_FOUND` for an id that does not exist;
- * - must apply a batch's deletes before its creates; on failure, throw a TunnelError whose
+ * - must apply a batch's deletes, then its remarks, then its creates and restores; on failure,
+ *   throw a TunnelError whose
  *   `details.applied` says which changes did take effect (callers re-plan from fresh state);
  * - must map provider failures to codes: `AUTH_FAILED`, `RATE_LIMITED` (details.retryAfterMs),
  *   `PROVIDER_UNAVAILABLE`, `RECORD_CONFLICT`, `NOT_FOUND`, `ZONE_NOT_FOUND`;

@@ -102,6 +102,53 @@ export interface AuditRepository {
   prune(before: number, batchSize?: number): Promise<number>;
 }
 
+/** The owner mark of one remote ingress rule, keyed by the rule's hostname, path and service. */
+export interface IngressOwnerEntry {
+  /** '' for none (the catch-all). */
+  readonly hostname: string;
+  /** '' for none. */
+  readonly path: string;
+  readonly service: string;
+  readonly owner: string;
+  /** The instance that wrote the rule; null for a legacy mark (imported from an old file). */
+  readonly instance: string | null;
+}
+
+/**
+ * The owner marks of a tunnel's remote ingress rules. The tunnel configuration API has no room
+ * for a comment, so the marks live here, in the state (losing a side file lost ownership).
+ *
+ * Implementations must replace a tunnel's whole set atomically, keep each tunnel's set apart,
+ * and list it in the order it was written.
+ */
+export interface IngressOwnerRepository {
+  list(tunnelId: string): Promise<IngressOwnerEntry[]>;
+  replace(tunnelId: string, entries: readonly IngressOwnerEntry[]): Promise<void>;
+}
+
+/** A record an admin's adopt replaced, as it was (so deleting the route can put it back). */
+export interface ReplacedRecord {
+  /** The record's id at the provider before it was replaced. */
+  readonly recordId: string;
+  readonly name: string;
+  readonly type: string;
+  readonly content: string;
+  readonly proxied: boolean;
+  readonly ttl: number;
+  readonly comment: string | null;
+}
+
+/**
+ * What each adopting route replaced.
+ *
+ * Implementations must replace a route's records as a whole and return them in the order saved
+ * (none for a route that replaced nothing).
+ */
+export interface ReplacedRecordRepository {
+  save(routeId: string, records: readonly ReplacedRecord[]): Promise<void>;
+  get(routeId: string): Promise<ReplacedRecord[]>;
+}
+
 /** The Docker topology cache (`docker_*` tables); replaced as a whole. */
 export interface TopologyCache {
   save(snapshot: TopologySnapshot): Promise<void>;
@@ -168,5 +215,7 @@ export interface StateStore {
   readonly topology: TopologyCache;
   readonly tokens: TokenRepository;
   readonly restarts: RestartRequestQueue;
+  readonly ingressOwners: IngressOwnerRepository;
+  readonly replaced: ReplacedRecordRepository;
   close(): Promise<void>;
 }

@@ -143,6 +143,37 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'instance identity',
+    sql: `
+      -- The owner marks of remote ingress rules (they were in <dataDir>/remote-ingress-owners.json).
+      CREATE TABLE ingress_rule_owners (
+        tunnel_id  TEXT NOT NULL,
+        position   INTEGER NOT NULL,
+        hostname   TEXT NOT NULL,
+        path       TEXT NOT NULL,
+        service    TEXT NOT NULL,
+        owner      TEXT NOT NULL,
+        instance   TEXT,
+        PRIMARY KEY (tunnel_id, position)
+      ) STRICT;
+
+      -- What an adopting route replaced, so deleting the route can put it back.
+      CREATE TABLE replaced_records (
+        route_id   TEXT NOT NULL REFERENCES cnames(id),
+        position   INTEGER NOT NULL,
+        record_id  TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        proxied    INTEGER NOT NULL,
+        ttl        INTEGER NOT NULL,
+        comment    TEXT,
+        PRIMARY KEY (route_id, position)
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -13,6 +13,8 @@ import type {
   AuditRepository,
   DomainRepository,
   HealthRepository,
+  IngressOwnerRepository,
+  ReplacedRecordRepository,
   NewRoute,
   RestartRequest,
   RestartRequestQueue,
@@ -235,6 +237,8 @@ export class SqliteStateStore implements StateStore {
   readonly topology: TopologyCache;
   readonly tokens: TokenRepository;
   readonly restarts: RestartRequestQueue;
+  readonly ingressOwners: IngressOwnerRepository;
+  readonly replaced: ReplacedRecordRepository;
   readonly path: string;
   readonly #db: Database.Database;
   #closed = false;
@@ -249,6 +253,8 @@ export class SqliteStateStore implements StateStore {
     this.topology = this.#topology();
     this.tokens = this.#tokens();
     this.restarts = this.#restarts();
+    this.ingressOwners = this.#ingressOwners();
+    this.replaced = this.#replaced();
   }
 
   /** Opens (creating if needed) and migrates the database. */
@@ -785,6 +791,77 @@ export class SqliteStateStore implements StateStore {
       pending: async () => this.#read(() => count.get()?.n ?? 0),
     };
   }
+
+  #ingressOwners(): IngressOwnerRepository {
+    const db = this.#db;
+    const list = db.prepare<[string], IngressOwnerRow>(
+      'SELECT hostname, path, service, owner, instance FROM ingress_rule_owners WHERE tunnel_id = ? ORDER BY position',
+    );
+    const clear = db.prepare('DELETE FROM ingress_rule_owners WHERE tunnel_id = ?');
+    const insert = db.prepare(
+      'INSERT INTO ingress_rule_owners (tunnel_id, position, hostname, path, service, owner, instance) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    return {
+      list: async (tunnelId) => this.#read(() => list.all(tunnelId).map((r) => ({ ...r }))),
+      replace: async (tunnelId, entries) =>
+        this.#write(() => {
+          clear.run(tunnelId);
+          entries.forEach((e, i) => {
+            insert.run(tunnelId, i, e.hostname, e.path, e.service, e.owner, e.instance);
+          });
+        }),
+    };
+  }
+
+  #replaced(): ReplacedRecordRepository {
+    const db = this.#db;
+    const get = db.prepare<[string], ReplacedRow>(
+      'SELECT record_id, name, type, content, proxied, ttl, comment FROM replaced_records WHERE route_id = ? ORDER BY position',
+    );
+    const clear = db.prepare('DELETE FROM replaced_records WHERE route_id = ?');
+    const insert = db.prepare(
+      'INSERT INTO replaced_records (route_id, position, record_id, name, type, content, proxied, ttl, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    return {
+      save: async (routeId, records) =>
+        this.#write(() => {
+          clear.run(routeId);
+          records.forEach((r, i) => {
+            insert.run(routeId, i, r.recordId, r.name, r.type, r.content, r.proxied ? 1 : 0, r.ttl, r.comment);
+          });
+        }),
+      get: async (routeId) =>
+        this.#read(() =>
+          get.all(routeId).map((r) => ({
+            recordId: r.record_id,
+            name: r.name,
+            type: r.type,
+            content: r.content,
+            proxied: r.proxied === 1,
+            ttl: r.ttl,
+            comment: r.comment,
+          })),
+        ),
+    };
+  }
+}
+
+interface IngressOwnerRow {
+  hostname: string;
+  path: string;
+  service: string;
+  owner: string;
+  instance: string | null;
+}
+
+interface ReplacedRow {
+  record_id: string;
+  name: string;
+  type: string;
+  content: string;
+  proxied: number;
+  ttl: number;
+  comment: string | null;
 }
 
 /** `Map.groupBy` arrives in Node 21; this is the same for Node 20. */

@@ -55,7 +55,7 @@ export class InMemoryDnsProvider implements DnsProvider {
       proxied: seed.proxied ?? false,
       ttl: 1,
       comment: seed.comment ?? null,
-      owner: parseOwnerMark(seed.comment ?? null),
+      ...markOf(seed.comment ?? null),
     };
     this.#zoneRecords(zoneId).push(record);
     return record;
@@ -107,6 +107,15 @@ export class InMemoryDnsProvider implements DnsProvider {
       if (index < 0) throw notFound(id);
       working.splice(index, 1);
     }
+    const remarked: DnsRecord[] = [];
+    for (const change of batch.remarks ?? []) {
+      const index = working.findIndex((r) => r.id === change.recordId);
+      if (index < 0) throw notFound(change.recordId);
+      const comment = checkedMark(change.owner, change.instance);
+      const record: DnsRecord = { ...(working[index] as DnsRecord), comment, ...markOf(comment) };
+      working[index] = record;
+      remarked.push(record);
+    }
     const created: DnsRecord[] = [];
     for (const spec of batch.creates) {
       const result = this.#checkCreate(working, zoneId, spec);
@@ -114,8 +123,23 @@ export class InMemoryDnsProvider implements DnsProvider {
       if (!result.existing) working.push(record);
       created.push(record);
     }
+    const restored: DnsRecord[] = [];
+    for (const spec of batch.restores ?? []) {
+      const holder = working.find(
+        (r) => r.name === spec.name && (r.type === 'CNAME' || spec.type === 'CNAME' || r.type === spec.type),
+      );
+      if (holder) throw conflict(spec.name, holder);
+      const record: DnsRecord = { id: newId(), zoneId, ...spec, ...markOf(spec.comment) };
+      working.push(record);
+      restored.push(record);
+    }
     this.#records.set(zoneId, working);
-    return { deleted: [...batch.deletes], created };
+    return {
+      deleted: [...batch.deletes],
+      created,
+      ...(batch.remarks ? { remarked } : {}),
+      ...(batch.restores ? { restored } : {}),
+    };
   }
 
   #zoneRecords(zoneId: string): DnsRecord[] {
@@ -133,22 +157,13 @@ export class InMemoryDnsProvider implements DnsProvider {
     zoneId: string,
     spec: CnameSpec,
   ): { existing: DnsRecord; fresh?: never } | { existing?: never; fresh: DnsRecord } {
-    const comment = formatOwnerMark(spec.owner);
+    const comment = checkedMark(spec.owner, spec.instance);
     const holder = records.find((r) => r.name === spec.name);
     if (holder) {
       if (holder.type === 'CNAME' && holder.content === spec.target && holder.comment === comment) {
         return { existing: holder };
       }
-      throw new TunnelError(
-        'RECORD_CONFLICT',
-        `${spec.name} already has a ${holder.type} record (${holder.content}).`,
-        {
-          hint: holder.owner
-            ? `It is marked as owned by ${holder.owner}; ask them or an admin to release it.`
-            : 'It was not created by Tunnel Manager; remove it in the DNS dashboard, or ask an admin to adopt it.',
-          details: { recordId: holder.id, type: holder.type, content: holder.content, owner: holder.owner },
-        },
-      );
+      throw conflict(spec.name, holder);
     }
     return {
       fresh: {
@@ -161,9 +176,37 @@ export class InMemoryDnsProvider implements DnsProvider {
         ttl: 1,
         comment,
         owner: spec.owner,
+        instance: spec.instance,
       },
     };
   }
+}
+
+/** The owner and instance a comment's mark names (both null without a mark). */
+function markOf(comment: string | null): { owner: string | null; instance: string | null } {
+  const mark = parseOwnerMark(comment);
+  return { owner: mark?.owner ?? null, instance: mark?.instance ?? null };
+}
+
+/** The mark for a spec, refused (like Cloudflare's comment limit) when it is invalid or too long. */
+function checkedMark(owner: string, instance: string): string {
+  const mark = formatOwnerMark(owner, instance);
+  const parsed = parseOwnerMark(mark);
+  if (mark.length > 100 || parsed?.owner !== owner || parsed.instance !== instance) {
+    throw new TunnelError('INVALID_INPUT', `Cannot mark a DNS record as owned by ${JSON.stringify(owner.slice(0, 80))}.`, {
+      hint: 'The owner is a project name or @admin, the instance an instance id; nothing was changed.',
+    });
+  }
+  return mark;
+}
+
+function conflict(name: string, holder: DnsRecord): TunnelError {
+  return new TunnelError('RECORD_CONFLICT', `${name} already has a ${holder.type} record (${holder.content}).`, {
+    hint: holder.owner
+      ? `It is marked as owned by ${holder.owner}; ask them or an admin to release it.`
+      : 'It was not created by Tunnel Manager; remove it in the DNS dashboard, or ask an admin to adopt it.',
+    details: { recordId: holder.id, type: holder.type, content: holder.content, owner: holder.owner },
+  });
 }
 
 function notFound(recordId: string): TunnelError {
