@@ -7,6 +7,9 @@ import { CloudflareApi, CloudflareDnsProvider } from '@tunnel/provider-cloudflar
 import { startCloudflareEmulator } from '@tunnel/testkit';
 import { report, round } from './lib.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const TOKEN = 'bench-token';
 const TARGET = '6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com';
 
@@ -59,6 +62,7 @@ try {
         name: `app-${i}.bench.example`,
         target: TARGET,
         owner: `project-${i % 50}`,
+        instance: ME,
       })),
     }),
   );

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { IngressManager, LocalFileIngressStore, NoopLogger, SystemClock } from '@tunnel/core';
 import { percentile, report, round, scratchDir, timeEach } from './lib.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const RULES = 1_000;
 const ROUNDS = 200;
 
@@ -62,11 +65,13 @@ for (let i = -10; i < ROUNDS; i++) {
   const hostname = `bench-${i}.example.com`;
   let changed = true;
   const add = await timeEach(1, async () => {
-    changed &&= (await manager.upsertManagedRule({ hostname, service: 'http://bench:8080', owner: 'bench' })).changed;
+    changed &&= (
+      await manager.upsertManagedRule({ hostname, service: 'http://bench:8080', owner: 'bench', instance: ME })
+    ).changed;
   });
   const bare1 = await timeEach(1, bareWrite);
   const remove = await timeEach(1, async () => {
-    changed &&= (await manager.removeManagedRule(hostname)).changed;
+    changed &&= (await manager.removeManagedRule(hostname, { instance: ME })).changed;
   });
   const bare2 = await timeEach(1, bareWrite);
   if (!changed) throw new Error('a mutation did not change the file');

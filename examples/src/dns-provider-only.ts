@@ -9,6 +9,9 @@
 import { isTunnelError, Secret } from '@tunnel/core';
 import { CloudflareApi, CloudflareDnsProvider } from '@tunnel/provider-cloudflare';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const token = process.env.CLOUDFLARE_API_TOKEN;
 if (!token) {
   console.error('Set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_BASE_URL for the sandbox emulator).');
@@ -30,6 +33,7 @@ try {
     name: `dns-example-${process.pid}.${zone.name}`,
     target,
     owner: 'dns-example',
+    instance: ME,
   });
   console.log(
     `created ${record.type} ${record.name} → ${record.content} (proxied: ${record.proxied}, owner: ${record.owner})`,

@@ -124,7 +124,14 @@ The configuration reference, the token permissions and the security model are in
     .option('--container <name>', 'the Docker container serving it (else a port on the host)')
     .addOption(new Option('--scheme <scheme>', 'how cloudflared talks to the service').choices(SCHEMES).default('http'))
     .option('--project <name>', 'create it on behalf of this project (default: admin)')
-    .option('--adopt', 'take over a DNS record the manager did not create (replaces it)')
+    .option(
+      '--adopt',
+      'take over a DNS record the manager did not create (replaces it; `rm --restore-replaced` puts it back)',
+    )
+    .option(
+      '--from-instance <id>',
+      'with --adopt: also take the name from this other Tunnel Manager instance (moves it to this VM)',
+    )
     .option('--dry-run', 'print the plan and change nothing')
     .action(
       action(async (cx, hostname: string, opts: CnameAddOptions) =>
@@ -136,7 +143,12 @@ The configuration reference, the token permissions and the security model are in
     .alias('remove')
     .description('unpublish <hostname>: delete its CNAME and ingress rule')
     .argument('<hostname>', 'the hostname to remove')
-    .action(action(async (cx, hostname: string) => (await import('./commands/cname.js')).cnameRemove(cx, hostname)));
+    .option('--restore-replaced', 'put back the DNS records `--adopt` replaced when it was created')
+    .action(
+      action(async (cx, hostname: string, opts: CnameRemoveOptions) =>
+        (await import('./commands/cname.js')).cnameRemove(cx, hostname, opts),
+      ),
+    );
   cname
     .command('ls')
     .alias('list')
@@ -274,7 +286,12 @@ export interface CnameAddOptions {
   readonly scheme: string;
   readonly project?: string;
   readonly adopt?: boolean;
+  readonly fromInstance?: string;
   readonly dryRun?: boolean;
+}
+
+export interface CnameRemoveOptions {
+  readonly restoreReplaced?: boolean;
 }
 
 export interface CnameListOptions {

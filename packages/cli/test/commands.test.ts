@@ -147,7 +147,7 @@ describe('tunnel reconcile', () => {
         name: `orphan-${i}.example.com`,
         content: `${TUNNEL_ID}.cfargotunnel.com`,
         proxied: true,
-        comment: formatOwnerMark('gone'),
+        comment: formatOwnerMark('gone', null),
       });
     }
   }

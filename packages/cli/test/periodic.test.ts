@@ -11,6 +11,9 @@ import { InMemoryDnsProvider, ManualClock } from '@tunnel/testkit';
 import { describe, expect, it } from 'vitest';
 import { meteredPlugin, PeriodicJob } from '../src/index.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 describe('PeriodicJob (daemon timers, on the manual clock)', () => {
   it('runs every interval counted from the end of the previous run, one run at a time', async () => {
     const clock = new ManualClock();
@@ -115,6 +118,7 @@ describe('meteredPlugin', () => {
       name: 'a.example.com',
       target: 't.cfargotunnel.com',
       owner: 'shop',
+      instance: ME,
     });
     await expect(port.deleteRecord('z1', 'no-such-record')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(created.owner).toBe('shop');

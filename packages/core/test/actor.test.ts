@@ -33,9 +33,9 @@ describe('Actor and project names', () => {
   });
 
   it('round-trips owner marks and ignores foreign comments', () => {
-    expect(parseOwnerMark(formatOwnerMark('alpha'))).toBe('alpha');
-    expect(parseOwnerMark(formatOwnerMark(ADMIN_OWNER))).toBe(ADMIN_OWNER);
-    expect(formatOwnerMark('a'.repeat(63)).length).toBeLessThanOrEqual(100);
+    expect(parseOwnerMark(formatOwnerMark('alpha', 'vm-1'))).toEqual({ owner: 'alpha', instance: 'vm-1' });
+    expect(parseOwnerMark(formatOwnerMark(ADMIN_OWNER, 'vm-1'))).toEqual({ owner: ADMIN_OWNER, instance: 'vm-1' });
+    expect(formatOwnerMark('a'.repeat(63), 'b'.repeat(20)).length).toBeLessThanOrEqual(100);
     expect(parseOwnerMark('made by hand')).toBeNull();
     expect(parseOwnerMark(null)).toBeNull();
     expect(parseOwnerMark('tunnel-manager:Not_Valid')).toBeNull();

@@ -116,6 +116,10 @@ export const deleteCnameOutput = z.object({
   restartPending: z
     .boolean()
     .describe('True when the rule is removed from the config but cloudflared has not restarted yet.'),
+  restored: z
+    .array(z.string())
+    .optional()
+    .describe('With restoreReplaced: the records put back, as "TYPE name content".'),
   durationMs: z.number(),
 });
 
@@ -143,6 +147,12 @@ const processState = z.enum(['running', 'starting', 'stopped', 'exited', 'unknow
 const apiStatus = z.enum(['inactive', 'degraded', 'healthy', 'down']);
 
 export const statusOutput = z.object({
+  instance: z
+    .string()
+    .nullable()
+    .describe(
+      "This Tunnel Manager's instance id (the mark on its records); null when neither instance.id nor a tunnel id is set.",
+    ),
   tunnel: z.object({
     status: z
       .enum([...healthStatus.options, 'unknown'])

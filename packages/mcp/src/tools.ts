@@ -109,6 +109,7 @@ function statusTool(): ToolDefinition {
       const report: StatusReport = await context.manager.getStatus(context.actor);
       const t = report.tunnel;
       const structured = {
+        instance: report.instance,
         tunnel: {
           status: t.status,
           processState: t.processState,
@@ -204,6 +205,14 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
       .boolean()
       .optional()
       .describe('Admin only: take over a name held by a DNS record the manager did not create. Default false.'),
+    fromInstance: z
+      .string()
+      .min(1)
+      .max(20)
+      .optional()
+      .describe(
+        'Admin only, with adopt: also take the name when this other Tunnel Manager instance (another VM on the zone) publishes it — moves the name here on purpose.',
+      ),
   };
   return {
     name: 'tunnel_request_cname',
@@ -225,6 +234,7 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
       const args = input as z.output<z.ZodObject<typeof shape>> & {
         readonly project?: string;
         readonly adopt?: boolean;
+        readonly fromInstance?: string;
       };
       const result = await ctx.manager.requestCname(ctx.actor, {
         ...(args.hostname !== undefined ? { hostname: args.hostname } : {}),
@@ -238,6 +248,7 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
         ...(args.dryRun !== undefined ? { dryRun: args.dryRun } : {}),
         ...(args.project !== undefined ? { project: args.project } : {}),
         ...(args.adopt !== undefined ? { adopt: args.adopt } : {}),
+        ...(args.fromInstance !== undefined ? { fromInstance: args.fromInstance } : {}),
       });
       const route = result.route;
       const structured = {
@@ -278,21 +289,39 @@ function deleteCnameTool(actor: Actor): ToolDefinition {
     ].join('\n\n'),
     input: z.strictObject({
       hostname: z.string().min(1).max(1024).describe('The full hostname to remove, e.g. "shop.example.com".'),
+      ...(admin
+        ? {
+            restoreReplaced: z
+              .boolean()
+              .optional()
+              .describe(
+                'Admin only: put back the DNS records an adopt replaced when this route was created. Default false.',
+              ),
+          }
+        : {}),
     }),
     output: deleteCnameOutput,
     example: 'Example: {"hostname": "shop.example.com"}.',
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     async run(ctx, input) {
-      const result = await ctx.manager.deleteCname(ctx.actor, input.hostname as string);
+      const restoreReplaced = (input as { restoreReplaced?: boolean }).restoreReplaced === true;
+      const result = await ctx.manager.deleteCname(
+        ctx.actor,
+        input.hostname as string,
+        restoreReplaced ? { restoreReplaced } : {},
+      );
       return {
         structured: {
           hostname: result.hostname,
           state: result.route.state,
           owner: result.route.owner,
           restartPending: result.restartPending,
+          ...(result.restored ? { restored: [...result.restored] } : {}),
           durationMs: result.durationMs,
         },
-        text: `Deleted ${result.hostname} (state ${result.route.state}${result.restartPending ? ', cloudflared restart pending' : ''}).`,
+        text: `Deleted ${result.hostname} (state ${result.route.state}${result.restartPending ? ', cloudflared restart pending' : ''}).${
+          result.restored?.length ? ` Restored: ${result.restored.join(', ')}.` : ''
+        }`,
       };
     },
   };

@@ -5,9 +5,9 @@ import {
   type DnsProvider,
   type DnsRecord,
   type ErrorCode,
-  type MarkChange,
   formatOwnerMark,
   isTunnelError,
+  type MarkChange,
   OWNER_MARK_PREFIX,
   parseOwnerMark,
   type RecordFilter,
@@ -312,7 +312,12 @@ export class CloudflareDnsProvider implements DnsProvider {
         await this.#api.clock.sleep(this.#api.backoffMs(attempt));
         const seen = await this.#inspect(zoneId, chunk);
         if (seen.state === 'applied') {
-          return { deleted: [...chunk.deletes], remarked: seen.remarked, created: seen.created, restored: seen.restored };
+          return {
+            deleted: [...chunk.deletes],
+            remarked: seen.remarked,
+            created: seen.created,
+            restored: seen.restored,
+          };
         }
         if (seen.state === 'partial') return 'uncertain';
         // Nothing of it landed: sending it again is safe.

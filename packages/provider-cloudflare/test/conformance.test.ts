@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IngressRule, Secret } from '@tunnel/core';
+import { type IngressRule, Secret, SqliteStateStore } from '@tunnel/core';
 import type { CloudflareEmulator } from '@tunnel/testkit';
 import {
   describeDnsProviderConformance,
@@ -46,7 +46,7 @@ describeIngressStoreConformance('RemoteIngressStore (emulator)', async () => {
     store: new RemoteIngressStore(api(cf), {
       accountId: ACCOUNT,
       tunnelId: tunnel.id,
-      ownersPath: join(dir, 'owners.json'),
+      owners: SqliteStateStore.open({ path: join(dir, 'state.db') }).ingressOwners,
     }),
   };
 });
@@ -97,6 +97,7 @@ describeDnsProviderConformance(
           type: r.type,
           name: r.name,
           content: r.content,
+          ...(r.comment ? { comment: r.comment } : {}),
           ttl: 1,
         } as never);
       },
@@ -118,7 +119,11 @@ describeIngressStoreConformance(
     });
     const dir = mkdtempSync(join(tmpdir(), 'tm-remote-real-'));
     return {
-      store: new RemoteIngressStore(realApi(), { accountId, tunnelId, ownersPath: join(dir, 'owners.json') }),
+      store: new RemoteIngressStore(realApi(), {
+        accountId,
+        tunnelId,
+        owners: SqliteStateStore.open({ path: join(dir, 'state.db') }).ingressOwners,
+      }),
       cleanup: async () => {
         rmSync(dir, { recursive: true, force: true });
         if (original.config?.ingress?.length) {

@@ -4,6 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PERMISSIONS } from '../src/index.js';
 import { ACCOUNT, api, dns, drive, emulator, failureOf, TARGET, TOKEN } from './helpers.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const running: CloudflareEmulator[] = [];
 async function setup(options: Parameters<typeof emulator>[0] = {}) {
   const started = await emulator(options);
@@ -14,7 +17,7 @@ afterEach(async () => {
   for (const cf of running.splice(0)) await cf.close();
 });
 
-const cname = (name: string, owner = 'alpha') => ({ name: `${name}.example.com`, target: TARGET, owner });
+const cname = (name: string, owner = 'alpha') => ({ name: `${name}.example.com`, target: TARGET, owner, instance: ME });
 
 describe('CloudflareDnsProvider: conflicts', () => {
   it('refuses a CNAME on a name an A record holds: RECORD_CONFLICT naming the record, nothing changed', async () => {
@@ -155,7 +158,7 @@ describe('CloudflareDnsProvider: lists', () => {
         name: `r${i}`,
         content: TARGET,
         proxied: true,
-        comment: i % 3 === 0 ? formatOwnerMark(`p${i}`) : i % 3 === 1 ? 'TUNNEL-MANAGER:Not A Mark' : null,
+        comment: i % 3 === 0 ? formatOwnerMark(`p${i}`, null) : i % 3 === 1 ? 'TUNNEL-MANAGER:Not A Mark' : null,
       })),
     );
     const provider = dns(cf, { recordsPerPage: 5 });
@@ -269,7 +272,7 @@ describe('CloudflareDnsProvider: batches', () => {
       [200, 0],
       [50, 1],
     ]);
-    expect(cf.records(zoneId).find((r) => r.name === 'b0.example.com')?.comment).toBe(formatOwnerMark('beta'));
+    expect(cf.records(zoneId).find((r) => r.name === 'b0.example.com')?.comment).toBe(formatOwnerMark('beta', ME));
     expect(cf.records(zoneId)).toHaveLength(201);
   });
 

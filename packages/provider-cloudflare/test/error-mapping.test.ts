@@ -4,6 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type ApiOperation, loadCloudflareSdk, mapCloudflareError, PERMISSIONS } from '../src/index.js';
 import { dns, drive, emulator, TARGET } from './helpers.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const op: ApiOperation = { action: 'do a thing', permission: PERMISSIONS.dnsEdit, subject: 'zone', subjectId: 'z1' };
 const tunnelOp: ApiOperation = {
   action: 'read it',
@@ -72,7 +75,7 @@ describe('createCname when the holder of a conflict is gone by the time it looks
     cf.injectFault({ method: 'POST', path: '/dns_records', status: 400, code: 81057 });
     const record = await drive(
       clock,
-      dns(cf, { clock }).createCname(zoneId, { name: 'v.example.com', target: TARGET, owner: 'alpha' }),
+      dns(cf, { clock }).createCname(zoneId, { name: 'v.example.com', target: TARGET, owner: 'alpha', instance: ME }),
     );
     expect(cf.records(zoneId).map((r) => r.id)).toEqual([record.id]);
     expect(cf.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['POST 400', 'GET 200', 'GET 200', 'POST 200']);

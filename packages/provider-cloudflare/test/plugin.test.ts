@@ -14,6 +14,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CloudflareDnsProvider, CloudflareTunnelStatus, cloudflarePlugin, RemoteIngressStore } from '../src/index.js';
 import { ACCOUNT, drive, emulator, failureOf, TOKEN, TUNNEL } from './helpers.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const dir = mkdtempSync(join(tmpdir(), 'tm-cf-plugin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const running: CloudflareEmulator[] = [];
@@ -63,14 +66,14 @@ describe('cloudflarePlugin', () => {
     const v = await store.read();
     await store.write(
       [
-        { hostname: 'a.example.com', service: 'http://localhost:1', managed: { owner: 'alpha' } },
+        { hostname: 'a.example.com', service: 'http://localhost:1', managed: { owner: 'alpha', instance: ME } },
         { service: 'http_status:404' },
       ],
       v.version,
     );
     expect(cf.tunnel(TUNNEL)?.config_version).toBe(2);
     const again = resolvePort(createTunnelManagerContainer(config, { plugins: [cloudflarePlugin] }), 'IngressStore');
-    expect((await again.read()).rules[0]?.managed).toEqual({ owner: 'alpha' });
+    expect((await again.read()).rules[0]?.managed).toEqual({ owner: 'alpha', instance: ME });
   });
 
   it('shares one request budget, on the container’s clock, across the ports', async () => {
@@ -120,7 +123,12 @@ describe('cloudflarePlugin', () => {
     await drive(clock, provider.listZones());
     const zoneId = cf.data.zones[0]?.id ?? '';
     const denied = await failureOf(
-      provider.createCname(zoneId, { name: 'a.example.com', target: 'x.cfargotunnel.com', owner: 'alpha' }),
+      provider.createCname(zoneId, {
+        name: 'a.example.com',
+        target: 'x.cfargotunnel.com',
+        owner: 'alpha',
+        instance: ME,
+      }),
     );
     expect(denied.code).toBe('AUTH_FAILED');
     expect(lines.length).toBeGreaterThan(0);

@@ -1,14 +1,18 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IngressRule } from '@tunnel/core';
+import { type IngressRule, SqliteStateStore } from '@tunnel/core';
 import { type CloudflareEmulator, ManualClock } from '@tunnel/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RemoteIngressStore } from '../src/index.js';
+import { importingOwners, RemoteIngressStore } from '../src/index.js';
 import { ACCOUNT, api, drive, emulator, failureOf, TUNNEL } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tm-remote-ingress-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const stores: SqliteStateStore[] = [];
+afterAll(async () => {
+  for (const store of stores) await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 const running: CloudflareEmulator[] = [];
 afterEach(async () => {
   for (const cf of running.splice(0)) await cf.close();
@@ -40,14 +44,16 @@ async function setup(options: { clock?: ManualClock } = {}) {
     },
   });
   running.push(cf);
-  const ownersPath = join(dir, `owners-${n++}.json`);
+  const state = SqliteStateStore.open({ path: join(dir, `state-${n++}.db`) });
+  stores.push(state);
+  const owners = state.ingressOwners;
   const make = () =>
     new RemoteIngressStore(api(cf, options.clock ? { clock: options.clock } : {}), {
       accountId: ACCOUNT,
       tunnelId: TUNNEL,
-      ownersPath,
+      owners,
     });
-  return { cf, store: make(), make, ownersPath };
+  return { cf, store: make(), make, owners };
 }
 
 describe('RemoteIngressStore', () => {
@@ -66,12 +72,14 @@ describe('RemoteIngressStore', () => {
   });
 
   it('remembers which rules it wrote across instances, and forgets a rule edited in the dashboard', async () => {
-    const { cf, store, make, ownersPath } = await setup();
+    const { cf, store, make, owners } = await setup();
     const v1 = await store.read();
     await store.write([HAND, mine(1), mine(2, 'beta'), CATCH_ALL], v1.version);
     const fresh = await make().read();
     expect(fresh.rules).toEqual([HAND, mine(1), mine(2, 'beta'), CATCH_ALL]);
-    expect(JSON.parse(readFileSync(ownersPath, 'utf8'))).toMatchObject({ version: 1, tunnelId: TUNNEL });
+    // The marks are in the state store, not in a side file.
+    expect((await owners.list(TUNNEL)).map((e) => e.owner)).toEqual(['alpha', 'beta']);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.json'))).toEqual([]);
     // Someone repoints app2 in the dashboard: it is no longer the rule the manager wrote.
     cf.setTunnelConfig(TUNNEL, {
       ingress: [HAND, mine(1), { hostname: 'app2.example.com', service: 'http://localhost:1' }, CATCH_ALL].map(
@@ -107,24 +115,26 @@ describe('RemoteIngressStore', () => {
   });
 
   it('fails a write lost before it landed with PROVIDER_UNAVAILABLE and leaves marks as they were', async () => {
-    const { cf, store, make, ownersPath } = await setup();
+    const { cf, store, make, owners } = await setup();
     const v1 = await store.read();
     const v2 = await store.write([HAND, mine(1), CATCH_ALL], v1.version);
-    const marks = readFileSync(ownersPath, 'utf8');
+    const marks = await owners.list(TUNNEL);
     cf.injectFault({ method: 'PUT', drop: 'before' });
     const error = await failureOf(store.write([HAND, mine(1), mine(4), CATCH_ALL], v2.version));
     expect(error.code).toBe('PROVIDER_UNAVAILABLE');
-    expect(readFileSync(ownersPath, 'utf8')).toBe(marks);
+    expect(await owners.list(TUNNEL)).toEqual(marks);
     expect((await make().read()).rules).toEqual([HAND, mine(1), CATCH_ALL]);
   });
 
   it('reads a tunnel without remote configuration as no rules, with a warning', async () => {
     const { cf } = await setup();
     const empty = cf.addTunnel({ accountId: ACCOUNT });
+    const state = SqliteStateStore.open({ path: join(dir, 'empty.db') });
+    stores.push(state);
     const store = new RemoteIngressStore(api(cf), {
       accountId: ACCOUNT,
       tunnelId: empty.id,
-      ownersPath: join(dir, 'none.json'),
+      owners: state.ingressOwners,
     });
     const snapshot = await store.read();
     expect(snapshot.rules).toEqual([]);
@@ -134,12 +144,52 @@ describe('RemoteIngressStore', () => {
     expect(written.version).toBe('1');
   });
 
-  it('warns about an unreadable owners file and reads every rule as unmanaged', async () => {
-    const { store, ownersPath } = await setup();
-    writeFileSync(ownersPath, '{not json');
+  it('imports the legacy owners file once into the state store (legacy marks), then renames it .imported', async () => {
+    const { cf, owners } = await setup();
+    const v1 = await new RemoteIngressStore(api(cf), { accountId: ACCOUNT, tunnelId: TUNNEL, owners }).read();
+    const plain = [HAND, mine(1), mine(2, 'beta'), CATCH_ALL].map(({ managed: _, ...r }) => r);
+    await new RemoteIngressStore(api(cf), { accountId: ACCOUNT, tunnelId: TUNNEL, owners }).write(plain, v1.version);
+    const legacy = join(dir, `remote-ingress-owners-b${n}.json`);
+    const rules = plain.filter((r) => r.hostname?.startsWith('app'));
+    writeFileSync(
+      legacy,
+      JSON.stringify({
+        version: 1,
+        tunnelId: TUNNEL,
+        rules: rules.map((r, i) => ({
+          hostname: r.hostname,
+          path: '',
+          service: r.service,
+          owner: i === 0 ? 'alpha' : 'beta',
+        })),
+      }),
+    );
+    const store = new RemoteIngressStore(api(cf), {
+      accountId: ACCOUNT,
+      tunnelId: TUNNEL,
+      owners: importingOwners(owners, legacy, TUNNEL),
+    });
+    const snapshot = await store.read();
+    expect(snapshot.rules.map((r) => r.managed ?? null)).toEqual([null, { owner: 'alpha' }, { owner: 'beta' }, null]);
+    expect((await owners.list(TUNNEL)).map((e) => [e.owner, e.instance])).toEqual([
+      ['alpha', null],
+      ['beta', null],
+    ]);
+    expect(existsSync(legacy)).toBe(false);
+    expect(existsSync(`${legacy}.imported`)).toBe(true);
+  });
+
+  it('imports nothing from an unreadable owners file, and still renames it', async () => {
+    const { cf, owners } = await setup();
+    const legacy = join(dir, `remote-ingress-owners-c${n}.json`);
+    writeFileSync(legacy, '{not json');
+    const store = new RemoteIngressStore(api(cf), {
+      accountId: ACCOUNT,
+      tunnelId: TUNNEL,
+      owners: importingOwners(owners, legacy, TUNNEL),
+    });
     const snapshot = await store.read();
     expect(snapshot.rules.every((r) => r.managed === undefined)).toBe(true);
-    expect(snapshot.warnings.join(' ')).toContain('unreadable');
-    expect(existsSync(ownersPath)).toBe(true);
+    expect(readFileSync(`${legacy}.imported`, 'utf8')).toBe('{not json');
   });
 });

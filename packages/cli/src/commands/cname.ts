@@ -1,7 +1,7 @@
 import type { CnameRequest, CnameRoute, ServiceScheme } from '@tunnel/core';
 import type { CommandContext } from '../context.js';
 import { formatTime } from '../output.js';
-import type { CnameAddOptions, CnameListOptions } from '../program.js';
+import type { CnameAddOptions, CnameListOptions, CnameRemoveOptions } from '../program.js';
 import { openManager, operator } from './shared.js';
 
 /** `tunnel cname add <hostname> --port N [--container C] [--project P] [--adopt] [--dry-run]` */
@@ -16,6 +16,7 @@ export async function cnameAdd(cx: CommandContext, hostname: string, opts: Cname
     },
     ...(opts.project ? { project: opts.project } : {}),
     ...(opts.adopt ? { adopt: true } : {}),
+    ...(opts.fromInstance ? { fromInstance: opts.fromInstance } : {}),
     ...(opts.dryRun ? { dryRun: true } : {}),
   };
   const result = await manager.requestCname(operator(), request);
@@ -40,14 +41,19 @@ export async function cnameAdd(cx: CommandContext, hostname: string, opts: Cname
   return 0;
 }
 
-/** `tunnel cname rm <hostname>` */
-export async function cnameRemove(cx: CommandContext, hostname: string): Promise<number> {
+/** `tunnel cname rm <hostname> [--restore-replaced]` */
+export async function cnameRemove(
+  cx: CommandContext,
+  hostname: string,
+  opts: CnameRemoveOptions = {},
+): Promise<number> {
   const manager = await openManager(cx, 'dns');
-  const result = await manager.deleteCname(operator(), hostname);
+  const result = await manager.deleteCname(operator(), hostname, opts.restoreReplaced ? { restoreReplaced: true } : {});
   const { out } = cx;
   if (out.json) out.data(result);
   else {
     out.line(out.ok(`removed ${result.hostname}: its CNAME and ingress rule are gone`));
+    for (const record of result.restored ?? []) out.line(out.ok(`restored ${record}`));
     if (result.restartPending)
       out.line(out.c.yellow('  cloudflared has not been restarted yet; the daemon will apply it.'));
   }

@@ -22,7 +22,10 @@ export async function reconcile(cx: CommandContext, opts: { apply?: boolean; for
   }
   if (plan.changes.length === 0) {
     if (out.json) out.data({ plan, applied: null });
-    else out.line(out.ok('database, DNS and ingress agree; nothing to apply'));
+    else {
+      out.line(out.ok('database, DNS and ingress agree; nothing to apply'));
+      printSiblings(cx, plan);
+    }
     return 0;
   }
   if (!out.json) printPlan(cx, plan, true);
@@ -52,10 +55,22 @@ export async function reconcile(cx: CommandContext, opts: { apply?: boolean; for
   return result.failed.length === 0 ? 0 : FAMILY_EXIT_CODES.conflict;
 }
 
+/** Names other instances publish: listed under their own heading, never changed. */
+function printSiblings(cx: CommandContext, plan: ReconcilePlan): void {
+  const { out } = cx;
+  if (plan.siblings.length === 0) return;
+  const names = new Set(plan.siblings.map((s) => s.hostname)).size;
+  out.line(
+    `${names} name${names === 1 ? '' : 's'} on this zone ${names === 1 ? 'is' : 'are'} published by other instances (never changed here):`,
+  );
+  for (const sibling of plan.siblings) out.line(`  ${out.c.dim('=')} ${sibling.summary}`);
+}
+
 function printPlan(cx: CommandContext, plan: ReconcilePlan, applying = false): void {
   const { out } = cx;
   if (plan.changes.length === 0) {
     out.line(out.ok(`in sync: ${plan.managedRoutes} active routes; database, DNS and ingress agree`));
+    printSiblings(cx, plan);
     return;
   }
   out.line(
@@ -65,6 +80,7 @@ function printPlan(cx: CommandContext, plan: ReconcilePlan, applying = false): v
     const mark = change.kind === 'delete_dns' || change.kind === 'remove_rule' ? out.c.red('-') : out.c.green('+');
     out.line(`  ${mark} ${change.summary}`);
   }
+  printSiblings(cx, plan);
   if (plan.deletes > plan.deleteThreshold) {
     out.line(out.c.yellow(`It deletes ${plan.deletes} (more than ${plan.deleteThreshold}): applying needs --force.`));
   }

@@ -30,6 +30,7 @@ export async function status(cx: CommandContext): Promise<number> {
     tunnel.lastCheckAt === null
       ? ''
       : out.c.dim(` checked ${formatDuration(Math.max(0, Date.now() - tunnel.lastCheckAt))} ago`);
+  row('instance', report.instance ?? out.c.dim('not set (no instance.id and no cloudflare.tunnelId)'));
   row('tunnel', `${colourStatus(out, tunnel.status)}${facts.length ? ` (${facts.join(', ')})` : ''}${ago}`);
   if (tunnel.detail) row('', out.c.dim(tunnel.detail));
   const last = report.lastRestart;

@@ -7,6 +7,7 @@ import {
   type Clock,
   createTunnelManager,
   type HealthServices,
+  instanceIdOf,
   type Logger,
   type ProcessController,
   type ProviderPlugin,
@@ -130,7 +131,10 @@ export class Daemon {
       manager = createTunnelManager(config, { plugins, overrides: { Logger: logger }, mode: 'daemon' });
       const container = manager.container;
       if (!container) throw new Error('createTunnelManager built no container');
-      const metrics = new DaemonMetrics({ state: resolvePort(container, 'StateStore') });
+      const metrics = new DaemonMetrics({
+        state: resolvePort(container, 'StateStore'),
+        instance: instanceIdOf(config),
+      });
       metricsRef.current = metrics;
       daemon = new Daemon({ config, logger, metrics, manager, releaseLock });
       await daemon.#run(options);

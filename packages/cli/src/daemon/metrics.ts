@@ -35,9 +35,25 @@ export class DaemonMetrics {
   readonly #reconcileRuns: Counter<'outcome'>;
   readonly #scrapeHooks: Array<() => Promise<void>> = [];
 
-  constructor(options: { state?: MetricsStateSource; defaultMetrics?: boolean } = {}) {
+  constructor(
+    options: {
+      state?: MetricsStateSource;
+      defaultMetrics?: boolean;
+      /** This manager's instance id, exported as `tunnel_manager_instance_info{instance}` 1. */
+      instance?: string | null;
+    } = {},
+  ) {
     const registers = [this.registry];
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'tunnel_manager_' });
+    if (options.instance) {
+      // An info metric (value 1): join on it to tell several VMs' managers apart in one Prometheus.
+      new Gauge({
+        name: 'tunnel_manager_instance_info',
+        help: "This Tunnel Manager's instance id (instance.id, or derived from the tunnel id).",
+        labelNames: ['instance'],
+        registers,
+      }).set({ instance: options.instance }, 1);
+    }
     this.#status = new Gauge({
       name: 'tunnel_status',
       help: 'The tunnel status from the last health check (1 for the current status, 0 for the others).',

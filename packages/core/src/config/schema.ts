@@ -255,10 +255,13 @@ export const configSchema = z.strictObject({
     .strictObject({
       id: z
         .string()
-        .regex(INSTANCE_ID_PATTERN, `must be 1–${MAX_INSTANCE_ID_LENGTH} characters of a–z, 0–9 and "-" (not at either end)`)
+        .regex(
+          INSTANCE_ID_PATTERN,
+          `must be 1–${MAX_INSTANCE_ID_LENGTH} characters of a–z, 0–9 and "-" (not at either end)`,
+        )
         .optional()
         .describe(
-          'This manager\'s instance id, written in the mark on every DNS record and ingress rule it makes, so several VMs can share a zone without touching each other\'s records. Set it before the first route, and never to another VM\'s id. @default the first 12 hex digits of `cloudflare.tunnelId`',
+          "This manager's instance id, written in the mark on every DNS record and ingress rule it makes, so several VMs can share a zone without touching each other's records. Set it before the first route, and never to another VM's id. @default the first 12 hex digits of `cloudflare.tunnelId`",
         ),
     })
     .prefault({})

@@ -32,7 +32,10 @@ export function parseInstanceId(value: unknown, field = 'instance.id'): string {
  * its own tunnel.
  */
 export function deriveInstanceId(tunnelId: string): string {
-  return tunnelId.toLowerCase().replace(/[^0-9a-f]/g, '').slice(0, 12);
+  return tunnelId
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, '')
+    .slice(0, 12);
 }
 
 /** Who "we" are when deciding whose a DNS record or an ingress rule is. */

@@ -114,7 +114,9 @@ export function siblingTakenError(
     {
       hint: options.asAdmin
         ? `Pick another hostname, delete it on the VM of ${who}${
-            from ? `, or move it here on purpose with \`tunnel cname add ${hostname} … --adopt --from-instance ${from}\`` : ''
+            from
+              ? `, or move it here on purpose with \`tunnel cname add ${hostname} … --adopt --from-instance ${from}\``
+              : ''
           }.`
         : `Pick another hostname; the name belongs to ${who}. An admin can move it to this VM on purpose.`,
       details: {

@@ -1,6 +1,6 @@
 import { Hostname } from '../domain/hostname.js';
-import { classifyRule, describeSibling, isOurs } from '../domain/ownership.js';
 import type { IngressRule } from '../domain/ingress.js';
+import { classifyRule, describeSibling, isOurs } from '../domain/ownership.js';
 import { isTunnelError, TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { IngressSnapshot, IngressStore } from '../ports/ingress-store.js';

@@ -116,7 +116,7 @@ export function validateCnameRequest(
       actor.kind === 'admin' ? 'INVALID_INPUT' : 'NOT_OWNER',
       actor.kind === 'admin'
         ? '"fromInstance" only goes with adopt: true.'
-        : "Only an admin may take a name from another Tunnel Manager instance.",
+        : 'Only an admin may take a name from another Tunnel Manager instance.',
       {
         hint:
           actor.kind === 'admin'

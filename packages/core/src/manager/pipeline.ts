@@ -81,6 +81,8 @@ export interface CreateOrder {
   readonly targetReason: string;
   /** Records to replace atomically with ours (an admin adopting a name); empty for a plain create. */
   readonly replace: readonly DnsRecord[];
+  /** Our record a crash left behind with a legacy mark: reused, and remarked instead of created. */
+  readonly remark?: DnsRecord | null;
   /** Routes the owner may hold; null for none (admins). */
   readonly quota: number | null;
 }
@@ -384,6 +386,15 @@ export class CnamePipeline {
       owner: order.owner,
       instance: this.deps.identity().id,
     };
+    if (order.remark && order.replace.length === 0) {
+      const result = await this.deps.dns().applyBatch(order.zone.id, {
+        deletes: [],
+        remarks: [{ recordId: order.remark.id, owner: order.owner, instance: spec.instance }],
+        creates: [],
+      });
+      const remarked = result.remarked?.[0];
+      if (remarked) return remarked;
+    }
     if (order.replace.length === 0) return this.deps.dns().createCname(order.zone.id, spec);
     const result = await this.deps.dns().applyBatch(order.zone.id, {
       deletes: order.replace.map((r) => r.id),

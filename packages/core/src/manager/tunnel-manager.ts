@@ -292,7 +292,7 @@ export class TunnelManager implements TunnelManagerApi {
     const startedAt = this.#clock.now();
     let owner: string | null = projectOf(actor);
     let target: string | null = typeof hostname === 'string' ? hostname : null;
-    const restoreReplaced = (options ?? {}).restoreReplaced === true;
+    const restoreReplaced = options?.restoreReplaced === true;
     try {
       const a = parseActor(actor);
       const name = Hostname.parse(hostname, { allowWildcard: true });
@@ -330,10 +330,14 @@ export class TunnelManager implements TunnelManagerApi {
         }
         owner = route.owner;
         if (restoreReplaced && (await this.#store.replaced.get(route.id)).length === 0) {
-          throw new TunnelError('NOT_FOUND', `${name.value} replaced no record when it was created: nothing to restore.`, {
-            hint: 'Delete it without restoreReplaced (--restore-replaced).',
-            details: { hostname: name.value },
-          });
+          throw new TunnelError(
+            'NOT_FOUND',
+            `${name.value} replaced no record when it was created: nothing to restore.`,
+            {
+              hint: 'Delete it without restoreReplaced (--restore-replaced).',
+              details: { hostname: name.value },
+            },
+          );
         }
         return this.#pipeline.delete(route, Actor.describe(a), guard, { restoreReplaced });
       });
@@ -601,6 +605,7 @@ export class TunnelManager implements TunnelManagerApi {
             target: selection.url,
             targetReason: selection.reason,
             replace: decision.replace,
+            remark: decision.reuse?.instance === null ? decision.reuse : null,
             quota: v.actor.kind === 'admin' ? null : this.#config.policy.quotaPerProject,
           },
           guard,

@@ -13,6 +13,9 @@ import {
 } from '../../src/index.js';
 import { beforeCatchAll, HAND_WRITTEN_CONFIG, tempDirs, writeConfig } from './helpers.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const temp = tempDirs();
 afterEach(() => temp.cleanup());
 
@@ -61,10 +64,15 @@ describe('hostile values cannot change the YAML structure', () => {
     async (_, value) => {
       const { path, backupDir, store, ingress } = setup();
       const attempts = [
-        ingress.upsertManagedRule({ hostname: value, service: 'http://web:80', owner: 'alpha' }),
-        ingress.upsertManagedRule({ hostname: 'ok.example.com', service: `http://${value}`, owner: 'alpha' }),
-        ingress.upsertManagedRule({ hostname: 'ok.example.com', service: value, owner: 'alpha' }),
-        ingress.upsertManagedRule({ hostname: 'ok.example.com', service: 'http://web:80', owner: value }),
+        ingress.upsertManagedRule({ hostname: value, service: 'http://web:80', owner: 'alpha', instance: ME }),
+        ingress.upsertManagedRule({
+          hostname: 'ok.example.com',
+          service: `http://${value}`,
+          owner: 'alpha',
+          instance: ME,
+        }),
+        ingress.upsertManagedRule({ hostname: 'ok.example.com', service: value, owner: 'alpha', instance: ME }),
+        ingress.upsertManagedRule({ hostname: 'ok.example.com', service: 'http://web:80', owner: value, instance: ME }),
       ];
       for (const attempt of attempts) {
         expect(['INVALID_HOSTNAME', 'INVALID_INPUT']).toContain(await codeOf(attempt));
@@ -72,8 +80,8 @@ describe('hostile values cannot change the YAML structure', () => {
       // The store refuses the same rules when they are handed to it directly.
       const { rules, version } = await store.read();
       const direct: IngressRule[] = [
-        { hostname: value, service: 'http://web:80', managed: { owner: 'alpha' } },
-        { hostname: 'ok.example.com', service: value, managed: { owner: 'alpha' } },
+        { hostname: value, service: 'http://web:80', managed: { owner: 'alpha', instance: ME } },
+        { hostname: 'ok.example.com', service: value, managed: { owner: 'alpha', instance: ME } },
         { hostname: 'ok.example.com', service: 'http://web:80', managed: { owner: value } },
       ];
       for (const rule of direct) {

@@ -14,6 +14,9 @@ import {
 } from '../../src/index.js';
 import { tempDirs, writeConfig } from './helpers.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const CATCH_ALL: IngressRule = { service: 'http_status:404' };
 const HAND: IngressRule[] = [
   { hostname: 'www.example.com', service: 'http://localhost:8080' },
@@ -60,7 +63,7 @@ class RacingStore implements IngressStore {
       const other: IngressRule = {
         hostname: `other${n}.example.com`,
         service: 'http://o:1',
-        managed: { owner: 'zeta' },
+        managed: { owner: 'zeta', instance: ME },
       };
       await this.inner.write([other, ...now.rules], now.version);
     }
@@ -75,12 +78,17 @@ describe('IngressManager', () => {
       hostname: 'App.Example.COM',
       service: 'http://web:3000',
       owner: 'alpha',
+      instance: ME,
     });
     expect(result).toMatchObject({ changed: true, ruleNumber: 3 });
     // The host-less path rule takes the ACME paths of every host: a warning, not a refusal.
     expect(result.warnings).toEqual([expect.stringContaining('Rule #2')]);
     const { rules } = await store.read();
-    expect(rules[2]).toEqual({ hostname: 'app.example.com', service: 'http://web:3000', managed: { owner: 'alpha' } });
+    expect(rules[2]).toEqual({
+      hostname: 'app.example.com',
+      service: 'http://web:3000',
+      managed: { owner: 'alpha', instance: ME },
+    });
     expect(rules.filter((r) => !r.managed)).toEqual(HAND);
     expect(result.version).toBe((await store.read()).version);
   });
@@ -91,13 +99,14 @@ describe('IngressManager', () => {
       hostname: 'Shop.MÜNCHEN.example.com',
       service: 'http://shop:80',
       owner: 'alpha',
+      instance: ME,
     });
     expect((await store.read()).rules.some((r) => r.hostname === 'shop.xn--mnchen-3ya.example.com')).toBe(true);
   });
 
   it('is idempotent, and updates the owner’s rule in place', async () => {
     const { store, ingress } = manager();
-    const request = { hostname: 'app.example.com', service: 'http://web:3000', owner: 'alpha' };
+    const request = { hostname: 'app.example.com', service: 'http://web:3000', owner: 'alpha', instance: ME };
     const first = await ingress.upsertManagedRule(request);
     const again = await ingress.upsertManagedRule(request);
     expect(again).toMatchObject({ changed: false, version: first.version, ruleNumber: 3 });
@@ -105,7 +114,7 @@ describe('IngressManager', () => {
     const moved = await ingress.upsertManagedRule({ ...request, service: 'http://web:4000' });
     expect(moved).toMatchObject({ changed: true, ruleNumber: 3 });
     expect((await store.read()).rules.filter((r) => r.hostname === 'app.example.com')).toEqual([
-      { hostname: 'app.example.com', service: 'http://web:4000', managed: { owner: 'alpha' } },
+      { hostname: 'app.example.com', service: 'http://web:4000', managed: { owner: 'alpha', instance: ME } },
     ]);
   });
 
@@ -114,7 +123,7 @@ describe('IngressManager', () => {
       const { store, ingress } = manager([{ hostname, service: 'http://h:1' }, CATCH_ALL]);
       const before = await store.read();
       const error = await failure(
-        ingress.upsertManagedRule({ hostname: 'www.example.com', service: 'http://x:1', owner: 'alpha' }),
+        ingress.upsertManagedRule({ hostname: 'www.example.com', service: 'http://x:1', owner: 'alpha', instance: ME }),
       );
       expect(error.code).toBe('HOSTNAME_TAKEN');
       expect(error.details).toMatchObject({ ruleNumber: 1, owner: null });
@@ -124,14 +133,21 @@ describe('IngressManager', () => {
 
   it("refuses another owner's hostname, and lets its owner remove it only", async () => {
     const { store, ingress } = manager();
-    await ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://web:3000', owner: 'alpha' });
+    await ingress.upsertManagedRule({
+      hostname: 'app.example.com',
+      service: 'http://web:3000',
+      owner: 'alpha',
+      instance: ME,
+    });
     const taken = await failure(
-      ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://x:1', owner: 'beta' }),
+      ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://x:1', owner: 'beta', instance: ME }),
     );
     expect(taken.code).toBe('HOSTNAME_TAKEN');
-    expect(taken.details).toMatchObject({ owner: 'alpha' });
-    expect((await failure(ingress.removeManagedRule('app.example.com', { owner: 'beta' }))).code).toBe('NOT_OWNER');
-    expect((await ingress.removeManagedRule('app.example.com', { owner: 'alpha' })).changed).toBe(true);
+    expect(taken.details).toMatchObject({ owner: 'alpha', instance: ME });
+    expect((await failure(ingress.removeManagedRule('app.example.com', { owner: 'beta', instance: ME }))).code).toBe(
+      'NOT_OWNER',
+    );
+    expect((await ingress.removeManagedRule('app.example.com', { owner: 'alpha', instance: ME })).changed).toBe(true);
     expect((await store.read()).rules).toEqual(HAND);
   });
 
@@ -145,18 +161,29 @@ describe('IngressManager', () => {
     const before = await store.read();
     // The placement policy puts it before the wildcard: fine.
     expect(
-      (await ingress.upsertManagedRule({ hostname: 'new.example.com', service: 'http://n:1', owner: 'alpha' }))
-        .ruleNumber,
+      (
+        await ingress.upsertManagedRule({
+          hostname: 'new.example.com',
+          service: 'http://n:1',
+          owner: 'alpha',
+          instance: ME,
+        })
+      ).ruleNumber,
     ).toBe(1);
     // A rule that already sits behind the wildcard (moved there by hand) is shadowed.
     const behind: IngressRule[] = [
       shadowing[0] as IngressRule,
-      { hostname: 'app.example.com', service: 'http://a:1', managed: { owner: 'alpha' } },
+      { hostname: 'app.example.com', service: 'http://a:1', managed: { owner: 'alpha', instance: ME } },
       CATCH_ALL,
     ];
     const other = manager(behind);
     const error = await failure(
-      other.ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://a:2', owner: 'alpha' }),
+      other.ingress.upsertManagedRule({
+        hostname: 'app.example.com',
+        service: 'http://a:2',
+        owner: 'alpha',
+        instance: ME,
+      }),
     );
     expect(error.code).toBe('INGRESS_INVALID');
     expect(error.message).toContain('Rule #1');
@@ -166,8 +193,8 @@ describe('IngressManager', () => {
 
   it('removes only managed rules; an absent or hand-written hostname is a no-op', async () => {
     const { store, ingress } = manager();
-    expect(await ingress.removeManagedRule('nothing.example.com')).toMatchObject({ changed: false });
-    expect(await ingress.removeManagedRule('www.example.com')).toMatchObject({ changed: false });
+    expect(await ingress.removeManagedRule('nothing.example.com', { instance: ME })).toMatchObject({ changed: false });
+    expect(await ingress.removeManagedRule('www.example.com', { instance: ME })).toMatchObject({ changed: false });
     expect(store.writes).toBe(0);
     expect((await store.read()).rules).toEqual(HAND);
   });
@@ -175,10 +202,10 @@ describe('IngressManager', () => {
   it('rejects bad input before reading anything', async () => {
     const { store, ingress } = manager();
     const cases = [
-      [{ hostname: '*.example.com', service: 'http://a:1', owner: 'alpha' }, 'INVALID_HOSTNAME'],
-      [{ hostname: 'a.example.com', service: 'http://a:1/path', owner: 'alpha' }, 'INVALID_INPUT'],
-      [{ hostname: 'a.example.com', service: 'http://a:99999', owner: 'alpha' }, 'INVALID_INPUT'],
-      [{ hostname: 'a.example.com', service: 'http://a:1', owner: 'Alpha' }, 'INVALID_INPUT'],
+      [{ hostname: '*.example.com', service: 'http://a:1', owner: 'alpha', instance: ME }, 'INVALID_HOSTNAME'],
+      [{ hostname: 'a.example.com', service: 'http://a:1/path', owner: 'alpha', instance: ME }, 'INVALID_INPUT'],
+      [{ hostname: 'a.example.com', service: 'http://a:99999', owner: 'alpha', instance: ME }, 'INVALID_INPUT'],
+      [{ hostname: 'a.example.com', service: 'http://a:1', owner: 'Alpha', instance: ME }, 'INVALID_INPUT'],
     ] as const;
     for (const [request, code] of cases) expect((await failure(ingress.upsertManagedRule(request))).code).toBe(code);
     expect(store.writes).toBe(0);
@@ -193,6 +220,7 @@ describe('IngressManager', () => {
       hostname: 'app.example.com',
       service: 'http://web:3000',
       owner: 'alpha',
+      instance: ME,
     });
     // The second retry backs off on the injected clock.
     await clock.advance(1_000);
@@ -215,9 +243,14 @@ describe('IngressManager', () => {
     const clock = new ManualClock();
     const ingress = new IngressManager(racing, clock, new NoopLogger(), { maxAttempts: 3 });
     // Nothing to remove: no write, so no conflict.
-    expect(await ingress.removeManagedRule('x.example.com')).toMatchObject({ changed: false });
+    expect(await ingress.removeManagedRule('x.example.com', { instance: ME })).toMatchObject({ changed: false });
     const adding = failure(
-      ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://web:3000', owner: 'alpha' }),
+      ingress.upsertManagedRule({
+        hostname: 'app.example.com',
+        service: 'http://web:3000',
+        owner: 'alpha',
+        instance: ME,
+      }),
     );
     await clock.advance(10_000);
     expect((await adding).code).toBe('CONCURRENT_CHANGE');
@@ -226,7 +259,12 @@ describe('IngressManager', () => {
 
   it('tells which rule serves a URL, counted from 0 like `cloudflared tunnel ingress rule`', async () => {
     const { ingress } = manager();
-    await ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://web:3000', owner: 'alpha' });
+    await ingress.upsertManagedRule({
+      hostname: 'app.example.com',
+      service: 'http://web:3000',
+      owner: 'alpha',
+      instance: ME,
+    });
     expect((await ingress.ruleFor('https://app.example.com/x')).index).toBe(2);
     expect((await ingress.ruleFor('https://app.example.com/.well-known/acme-challenge/t')).index).toBe(1);
     expect((await ingress.ruleFor('https://zzz.example.com')).rule).toEqual({
@@ -250,17 +288,23 @@ describe('IngressManager over LocalFileIngressStore', () => {
       hostname: 'app.example.com',
       service: 'http://web:3000',
       owner: 'alpha',
+      instance: ME,
     });
     expect(added).toMatchObject({ changed: true, ruleNumber: 3 });
     expect(readFileSync(path, 'utf8')).toContain(
       '  - hostname: app.example.com # tunnel-manager:alpha\n    service: http://web:3000\n',
     );
     expect(
-      await ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://web:3000', owner: 'alpha' }),
+      await ingress.upsertManagedRule({
+        hostname: 'app.example.com',
+        service: 'http://web:3000',
+        owner: 'alpha',
+        instance: ME,
+      }),
     ).toMatchObject({
       changed: false,
     });
-    const removed = await ingress.removeManagedRule('app.example.com');
+    const removed = await ingress.removeManagedRule('app.example.com', { instance: ME });
     expect(removed.changed).toBe(true);
     expect(readFileSync(path, 'utf8')).toBe(original);
     await store.settled();

@@ -15,6 +15,9 @@ import {
 } from '../../src/index.js';
 import { tempDirs } from './helpers.js';
 
+/** The instance these tests write as. */
+const ME = 'vm-1';
+
 const temp = tempDirs();
 afterAll(() => temp.cleanup());
 
@@ -127,10 +130,10 @@ describe('LocalFileIngressStore under random add/remove sequences', () => {
             if (o.kind === 'add') {
               const owner = OWNERS[o.owner] as string;
               const service = SERVICES[o.service] as string;
-              await ingress.upsertManagedRule({ hostname, service, owner });
+              await ingress.upsertManagedRule({ hostname, service, owner, instance: ME });
               model.set(hostname, { owner, service });
             } else {
-              await ingress.removeManagedRule(hostname);
+              await ingress.removeManagedRule(hostname, { instance: ME });
               model.delete(hostname);
             }
           } catch (error) {

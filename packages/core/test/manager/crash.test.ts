@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Actor, CREATE_CHECKPOINTS, DELETE_CHECKPOINTS, INTERRUPTED_MESSAGE, ROUTE_STATES } from '../../src/index.js';
-import { disagreements, managedRules, recordsNamed, startWorld, type World } from './helpers.js';
+import { disagreements, INSTANCE_ID, managedRules, recordsNamed, startWorld, type World } from './helpers.js';
 
 const fixture = new URL('./fixtures/manager-child.mjs', import.meta.url).pathname;
 const worlds: World[] = [];
@@ -135,7 +135,7 @@ describe('crash safety: a process SIGKILLed at each pipeline step, then recover(
     expect(await disagreements(w)).toEqual([]);
     expect((await w.db.routes.list({ hostname: HOST, states: ['failed'] })).length).toBe(1);
     expect(await managedRules(w)).toEqual([
-      { hostname: HOST, service: 'http://localhost:3001', managed: { owner: 'shop' } },
+      { hostname: HOST, service: 'http://localhost:3001', managed: { owner: 'shop', instance: INSTANCE_ID } },
     ]);
   }, 180_000);
 });

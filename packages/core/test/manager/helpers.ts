@@ -13,6 +13,7 @@ import {
   type CreateTunnelManagerOptions,
   createTunnelManager,
   type Domain,
+  formatOwnerMark,
   LocalFileIngressStore,
   mergeConfigInput,
   parseConfig,
@@ -27,6 +28,10 @@ import { container, onHost, snapshot } from '../topology/fixtures.js';
 
 export const TUNNEL_ID = '6ff42ae2-765d-4adf-8112-31c55c1551ef';
 export const TUNNEL_TARGET = `${TUNNEL_ID}.cfargotunnel.com`;
+/** The instance id the worlds' managers derive from TUNNEL_ID (no `instance.id` configured). */
+export const INSTANCE_ID = '6ff42ae2765d';
+/** The mark this world's manager writes for `owner`. */
+export const mark = (owner: string): string => formatOwnerMark(owner, INSTANCE_ID);
 export const ACCOUNT_ID = '0123456789abcdef0123456789abcdef';
 export const TOKEN = 'manager-test-token';
 export const ZONE = {
@@ -245,19 +250,24 @@ export async function disagreements(world: World): Promise<string[]> {
     if (route.state !== 'active') problems.push(`${route.hostname} is ${route.state}`);
     const named = records.filter((r) => r.name === route.hostname);
     const good = named.filter(
-      (r) => r.type === 'CNAME' && r.content === TUNNEL_TARGET && r.comment === `tunnel-manager:${route.owner}`,
+      (r) => r.type === 'CNAME' && r.content === TUNNEL_TARGET && r.comment === mark(route.owner),
     );
     if (named.length !== 1 || good.length !== 1)
       problems.push(`${route.hostname} has ${named.length} records (${good.length} good)`);
     else if (good[0]?.id !== route.dnsRecordId)
       problems.push(`${route.hostname} stores record ${route.dnsRecordId}, DNS has ${good[0]?.id}`);
     const own = rules.filter((r) => r.hostname === route.hostname);
-    if (own.length !== 1 || own[0]?.managed?.owner !== route.owner || own[0]?.service !== route.target) {
+    if (
+      own.length !== 1 ||
+      own[0]?.managed?.owner !== route.owner ||
+      own[0]?.managed?.instance !== INSTANCE_ID ||
+      own[0]?.service !== route.target
+    ) {
       problems.push(`${route.hostname} has rules ${JSON.stringify(own)}`);
     }
   }
   for (const record of marked) {
-    if (!live.some((r) => r.hostname === record.name && record.comment === `tunnel-manager:${r.owner}`)) {
+    if (!live.some((r) => r.hostname === record.name && record.comment === mark(r.owner))) {
       if (record.name !== 'ghost.example.com') problems.push(`orphan record ${record.name} (${record.comment})`);
     }
   }

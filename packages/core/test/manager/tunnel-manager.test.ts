@@ -3,7 +3,17 @@ import { ManualClock } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Actor, createTunnelManager, isTunnelError, loadConfig, type TunnelError } from '../../src/index.js';
 import { container, onHost, snapshot } from '../topology/fixtures.js';
-import { managedRules, observe, recordsNamed, startWorld, TUNNEL_TARGET, type World, ZONE } from './helpers.js';
+import {
+  INSTANCE_ID,
+  managedRules,
+  mark,
+  observe,
+  recordsNamed,
+  startWorld,
+  TUNNEL_TARGET,
+  type World,
+  ZONE,
+} from './helpers.js';
 
 const worlds: World[] = [];
 afterEach(async () => {
@@ -58,11 +68,15 @@ describe('TunnelManager against the Cloudflare emulator', () => {
       type: 'CNAME',
       content: TUNNEL_TARGET,
       proxied: true,
-      comment: 'tunnel-manager:shop',
+      comment: mark('shop'),
     });
     expect(route?.dnsRecordId).toBe(records[0]?.id);
     expect(await managedRules(w)).toEqual([
-      { hostname: 'app.example.com', service: 'http://localhost:18080', managed: { owner: 'shop' } },
+      {
+        hostname: 'app.example.com',
+        service: 'http://localhost:18080',
+        managed: { owner: 'shop', instance: INSTANCE_ID },
+      },
     ]);
     expect(await w.db.restarts.pending()).toBe(1);
     const [entry] = await w.db.audit.query({ action: 'cname.request' });
@@ -94,7 +108,11 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     expect(moved.outcome).toBe('updated');
     expect(moved.target).toBe('http://localhost:19000');
     expect(await managedRules(w)).toEqual([
-      { hostname: 'app.example.com', service: 'http://localhost:19000', managed: { owner: 'shop' } },
+      {
+        hostname: 'app.example.com',
+        service: 'http://localhost:19000',
+        managed: { owner: 'shop', instance: INSTANCE_ID },
+      },
     ]);
     const [route] = await w.db.routes.list({ hostname: 'app.example.com' });
     expect(route).toMatchObject({
@@ -219,9 +237,7 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     expect(adopted.outcome).toBe('created');
     expect(adopted.steps.map((s) => s.step)).toContain('replace_dns');
     const records = recordsNamed(w, 'legacy.example.com');
-    expect(records.map((r) => [r.type, r.content, r.comment])).toEqual([
-      ['CNAME', TUNNEL_TARGET, 'tunnel-manager:shop'],
-    ]);
+    expect(records.map((r) => [r.type, r.content, r.comment])).toEqual([['CNAME', TUNNEL_TARGET, mark('shop')]]);
     expect(w.cf.requestsTo({ method: 'POST', path: '/dns_records/batch' })).toHaveLength(1);
   });
 
@@ -241,7 +257,8 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     const [left] = recordsNamed(w, 'left.example.com');
     const result = await w.manager.requestCname(shop, { hostname: 'left.example.com', service: { port: 3000 } });
     expect(result.route.dnsRecordId).toBe(left?.id);
-    expect(recordsNamed(w, 'left.example.com')).toHaveLength(1);
+    // Reused as it was, but its legacy mark now names this instance.
+    expect(recordsNamed(w, 'left.example.com')).toEqual([{ ...left, comment: mark('shop') }]);
   });
 
   it('puts a name in the most specific zone, and enforces the quota per project', async () => {

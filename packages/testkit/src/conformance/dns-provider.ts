@@ -79,7 +79,14 @@ export function describeDnsProviderConformance(
     it('creates a proxied CNAME carrying the owner mark', async () => {
       const name = host('create');
       const record = await h.provider.createCname(h.zone.id, { name, target, owner: 'alpha', instance: ME });
-      expect(record).toMatchObject({ name, type: 'CNAME', content: target, proxied: true, owner: 'alpha', instance: ME });
+      expect(record).toMatchObject({
+        name,
+        type: 'CNAME',
+        content: target,
+        proxied: true,
+        owner: 'alpha',
+        instance: ME,
+      });
       expect(record.comment).toBe(formatOwnerMark('alpha', ME));
       expect(record.instance).toBe(ME);
       const listed = await h.provider.listRecords(h.zone.id, { name });
@@ -90,7 +97,12 @@ export function describeDnsProviderConformance(
     it('filters by type and by the manager mark', async () => {
       const name = host('filter');
       await h.seedForeignRecord({ type: 'TXT', name, content: '"hello"' });
-      const cname = await h.provider.createCname(h.zone.id, { name: host('filter2'), target, owner: 'beta', instance: ME });
+      const cname = await h.provider.createCname(h.zone.id, {
+        name: host('filter2'),
+        target,
+        owner: 'beta',
+        instance: ME,
+      });
       const managed = await h.provider.listRecords(h.zone.id, { managedOnly: true });
       expect(managed.some((r) => r.id === cname.id)).toBe(true);
       expect(managed.every((r) => r.owner !== null)).toBe(true);
@@ -115,7 +127,10 @@ export function describeDnsProviderConformance(
     it('refuses a CNAME where another owner holds the name', async () => {
       const name = host('other-owner');
       await h.provider.createCname(h.zone.id, { name, target, owner: 'alpha', instance: ME });
-      await expectCode(h.provider.createCname(h.zone.id, { name, target, owner: 'beta', instance: ME }), 'RECORD_CONFLICT');
+      await expectCode(
+        h.provider.createCname(h.zone.id, { name, target, owner: 'beta', instance: ME }),
+        'RECORD_CONFLICT',
+      );
     });
 
     it('returns the existing record on an identical retry instead of duplicating it', async () => {
@@ -159,7 +174,10 @@ export function describeDnsProviderConformance(
       ] as const) {
         const name = host(label);
         await h.seedForeignRecord({ type: 'CNAME', name, content: target, comment });
-        await expectCode(h.provider.createCname(h.zone.id, { name, target, owner: 'alpha', instance: ME }), 'RECORD_CONFLICT');
+        await expectCode(
+          h.provider.createCname(h.zone.id, { name, target, owner: 'alpha', instance: ME }),
+          'RECORD_CONFLICT',
+        );
         const after = await h.provider.listRecords(h.zone.id, { name });
         expect(after).toHaveLength(1);
         expect(after[0]?.comment).toBe(comment);

@@ -193,9 +193,13 @@ function checkedMark(owner: string, instance: string): string {
   const mark = formatOwnerMark(owner, instance);
   const parsed = parseOwnerMark(mark);
   if (mark.length > 100 || parsed?.owner !== owner || parsed.instance !== instance) {
-    throw new TunnelError('INVALID_INPUT', `Cannot mark a DNS record as owned by ${JSON.stringify(owner.slice(0, 80))}.`, {
-      hint: 'The owner is a project name or @admin, the instance an instance id; nothing was changed.',
-    });
+    throw new TunnelError(
+      'INVALID_INPUT',
+      `Cannot mark a DNS record as owned by ${JSON.stringify(owner.slice(0, 80))}.`,
+      {
+        hint: 'The owner is a project name or @admin, the instance an instance id; nothing was changed.',
+      },
+    );
   }
   return mark;
 }
