@@ -353,7 +353,9 @@ describe('CloudflareDnsProvider: batches', () => {
     expect(error.code).toBe('PROVIDER_UNAVAILABLE');
     expect(error.details?.applied).toEqual({
       deleted: [],
+      remarked: [],
       created: cf.records(zoneId).map((r) => ({ id: r.id, name: r.name })),
+      restored: [],
     });
     expect(cf.records(zoneId).map((r) => r.name)).toEqual(['c1.example.com', 'c2.example.com']);
   });

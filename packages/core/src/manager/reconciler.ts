@@ -344,7 +344,8 @@ export class Reconciler {
         ),
       );
     }
-    for (const rule of legacyRules) {
+    // A legacy rule no live route holds is removed above; the others get the new mark.
+    for (const rule of legacyRules.filter((r) => live.some((route) => route.hostname === r.hostname))) {
       changes.push(
         change(
           'remark_rule',

@@ -143,7 +143,7 @@ describe('IngressManager', () => {
       ingress.upsertManagedRule({ hostname: 'app.example.com', service: 'http://x:1', owner: 'beta', instance: ME }),
     );
     expect(taken.code).toBe('HOSTNAME_TAKEN');
-    expect(taken.details).toMatchObject({ owner: 'alpha', instance: ME });
+    expect(taken.details).toMatchObject({ owner: 'alpha' });
     expect((await failure(ingress.removeManagedRule('app.example.com', { owner: 'beta', instance: ME }))).code).toBe(
       'NOT_OWNER',
     );
@@ -292,7 +292,7 @@ describe('IngressManager over LocalFileIngressStore', () => {
     });
     expect(added).toMatchObject({ changed: true, ruleNumber: 3 });
     expect(readFileSync(path, 'utf8')).toContain(
-      '  - hostname: app.example.com # tunnel-manager:alpha\n    service: http://web:3000\n',
+      '  - hostname: app.example.com # tunnel-manager:alpha@vm-1\n    service: http://web:3000\n',
     );
     expect(
       await ingress.upsertManagedRule({

@@ -258,7 +258,14 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     const result = await w.manager.requestCname(shop, { hostname: 'left.example.com', service: { port: 3000 } });
     expect(result.route.dnsRecordId).toBe(left?.id);
     // Reused as it was, but its legacy mark now names this instance.
-    expect(recordsNamed(w, 'left.example.com')).toEqual([{ ...left, comment: mark('shop') }]);
+    const [after] = recordsNamed(w, 'left.example.com');
+    expect(recordsNamed(w, 'left.example.com')).toHaveLength(1);
+    expect(after).toEqual({
+      ...left,
+      comment: mark('shop'),
+      comment_modified_on: after?.comment_modified_on,
+      modified_on: after?.modified_on,
+    });
   });
 
   it('puts a name in the most specific zone, and enforces the quota per project', async () => {

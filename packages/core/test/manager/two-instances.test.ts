@@ -72,6 +72,7 @@ async function vm(cf: CloudflareEmulator, id: string, tunnelId: string): Promise
   const dir = mkdtempSync(join(tmpdir(), `tm-${id}-`));
   cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
   const ingressPath = join(dir, 'config.yml');
+  writeFileSync(join(dir, `${tunnelId}.json`), JSON.stringify({ AccountTag: ACCOUNT_ID, TunnelID: tunnelId }));
   writeFileSync(
     ingressPath,
     `tunnel: ${tunnelId}\ncredentials-file: ${dir}/${tunnelId}.json\n\ningress:\n  - service: http_status:404\n`,
