@@ -11,12 +11,15 @@ import {
 import {
   type CnameRoute,
   type CreateTunnelManagerOptions,
+  classifyRecord,
   createTunnelManager,
   type Domain,
   formatOwnerMark,
+  isOurs,
   LocalFileIngressStore,
   mergeConfigInput,
   parseConfig,
+  parseOwnerMark,
   ROUTE_STATES,
   SqliteStateStore,
   type TopologySnapshot,
@@ -244,7 +247,15 @@ export async function disagreements(world: World): Promise<string[]> {
   const routes = await world.db.routes.list({ states: ROUTE_STATES });
   const live = routes.filter((r) => r.state !== 'deleted' && r.state !== 'failed');
   const records = Object.values(ZONE).flatMap((z) => world.cf.records(z.id));
-  const marked = records.filter((r) => r.comment?.startsWith('tunnel-manager:'));
+  // This instance's records only (another instance's, or another tunnel's, are not ours to judge).
+  const marked = records.filter((r) => {
+    const parsed = parseOwnerMark(r.comment);
+    const holding = classifyRecord(
+      { type: r.type, content: r.content, owner: parsed?.owner ?? null, instance: parsed?.instance ?? null },
+      { id: INSTANCE_ID, tunnelTarget: TUNNEL_TARGET },
+    );
+    return isOurs(holding);
+  });
   const rules = await managedRules(world);
   for (const route of live) {
     if (route.state !== 'active') problems.push(`${route.hostname} is ${route.state}`);
