@@ -792,22 +792,37 @@ export class SqliteStateStore implements StateStore {
     };
   }
 
+  // The repositories of migration 2 prepare their statements on first use, so a store opened
+  // with older migrations only (tests of the upgrade) still opens.
   #ingressOwners(): IngressOwnerRepository {
     const db = this.#db;
-    const list = db.prepare<[string], IngressOwnerRow>(
-      'SELECT hostname, path, service, owner, instance FROM ingress_rule_owners WHERE tunnel_id = ? ORDER BY position',
-    );
-    const clear = db.prepare('DELETE FROM ingress_rule_owners WHERE tunnel_id = ?');
-    const insert = db.prepare(
-      'INSERT INTO ingress_rule_owners (tunnel_id, position, hostname, path, service, owner, instance) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
+    let prepared: {
+      list: Database.Statement<[string], IngressOwnerRow>;
+      clear: Database.Statement;
+      insert: Database.Statement;
+    } | null = null;
+    const q = () =>
+      (prepared ??= {
+        list: db.prepare<[string], IngressOwnerRow>(
+          'SELECT hostname, path, service, owner, instance FROM ingress_rule_owners WHERE tunnel_id = ? ORDER BY position',
+        ),
+        clear: db.prepare('DELETE FROM ingress_rule_owners WHERE tunnel_id = ?'),
+        insert: db.prepare(
+          'INSERT INTO ingress_rule_owners (tunnel_id, position, hostname, path, service, owner, instance) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        ),
+      });
     return {
-      list: async (tunnelId) => this.#read(() => list.all(tunnelId).map((r) => ({ ...r }))),
+      list: async (tunnelId) =>
+        this.#read(() =>
+          q()
+            .list.all(tunnelId)
+            .map((r) => ({ ...r })),
+        ),
       replace: async (tunnelId, entries) =>
         this.#write(() => {
-          clear.run(tunnelId);
+          q().clear.run(tunnelId);
           entries.forEach((e, i) => {
-            insert.run(tunnelId, i, e.hostname, e.path, e.service, e.owner, e.instance);
+            q().insert.run(tunnelId, i, e.hostname, e.path, e.service, e.owner, e.instance);
           });
         }),
     };
@@ -815,32 +830,42 @@ export class SqliteStateStore implements StateStore {
 
   #replaced(): ReplacedRecordRepository {
     const db = this.#db;
-    const get = db.prepare<[string], ReplacedRow>(
-      'SELECT record_id, name, type, content, proxied, ttl, comment FROM replaced_records WHERE route_id = ? ORDER BY position',
-    );
-    const clear = db.prepare('DELETE FROM replaced_records WHERE route_id = ?');
-    const insert = db.prepare(
-      'INSERT INTO replaced_records (route_id, position, record_id, name, type, content, proxied, ttl, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    let prepared: {
+      get: Database.Statement<[string], ReplacedRow>;
+      clear: Database.Statement;
+      insert: Database.Statement;
+    } | null = null;
+    const q = () =>
+      (prepared ??= {
+        get: db.prepare<[string], ReplacedRow>(
+          'SELECT record_id, name, type, content, proxied, ttl, comment FROM replaced_records WHERE route_id = ? ORDER BY position',
+        ),
+        clear: db.prepare('DELETE FROM replaced_records WHERE route_id = ?'),
+        insert: db.prepare(
+          'INSERT INTO replaced_records (route_id, position, record_id, name, type, content, proxied, ttl, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        ),
+      });
     return {
       save: async (routeId, records) =>
         this.#write(() => {
-          clear.run(routeId);
+          q().clear.run(routeId);
           records.forEach((r, i) => {
-            insert.run(routeId, i, r.recordId, r.name, r.type, r.content, r.proxied ? 1 : 0, r.ttl, r.comment);
+            q().insert.run(routeId, i, r.recordId, r.name, r.type, r.content, r.proxied ? 1 : 0, r.ttl, r.comment);
           });
         }),
       get: async (routeId) =>
         this.#read(() =>
-          get.all(routeId).map((r) => ({
-            recordId: r.record_id,
-            name: r.name,
-            type: r.type,
-            content: r.content,
-            proxied: r.proxied === 1,
-            ttl: r.ttl,
-            comment: r.comment,
-          })),
+          q()
+            .get.all(routeId)
+            .map((r) => ({
+              recordId: r.record_id,
+              name: r.name,
+              type: r.type,
+              content: r.content,
+              proxied: r.proxied === 1,
+              ttl: r.ttl,
+              comment: r.comment,
+            })),
         ),
     };
   }

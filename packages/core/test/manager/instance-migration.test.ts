@@ -8,7 +8,6 @@ import {
   recordsNamed,
   startWorld,
   TOKEN,
-  TUNNEL_TARGET,
   type World,
   ZONE,
 } from './helpers.js';

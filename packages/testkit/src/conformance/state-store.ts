@@ -373,6 +373,56 @@ export function describeStateStoreConformance(
       expect(JSON.stringify(listed)).not.toContain('h1');
     });
 
+    it('keeps remote rule owners per tunnel, replaced as a whole, in the order written', async () => {
+      const entry = (hostname: string, owner: string, instance: string | null) => ({
+        hostname,
+        path: '',
+        service: 'http://localhost:1',
+        owner,
+        instance,
+      });
+      expect(await store.ingressOwners.list('t1')).toEqual([]);
+      await store.ingressOwners.replace('t1', [
+        entry('b.example.com', 'beta', 'vm-1'),
+        entry('a.example.com', 'alpha', null),
+      ]);
+      await store.ingressOwners.replace('t2', [entry('c.example.com', 'gamma', 'vm-2')]);
+      expect(await store.ingressOwners.list('t1')).toEqual([
+        entry('b.example.com', 'beta', 'vm-1'),
+        entry('a.example.com', 'alpha', null),
+      ]);
+      await store.ingressOwners.replace('t1', [entry('a.example.com', 'alpha', 'vm-1')]);
+      expect(await store.ingressOwners.list('t1')).toEqual([entry('a.example.com', 'alpha', 'vm-1')]);
+      expect(await store.ingressOwners.list('t2')).toEqual([entry('c.example.com', 'gamma', 'vm-2')]);
+    });
+
+    it('stores the records an adopting route replaced, with the route', async () => {
+      const route = await store.routes.reserve(newRouteFixture({ hostname: 'adopt.example.com' }), { quota: null });
+      expect(await store.replaced.get(route.id)).toEqual([]);
+      const replaced = [
+        {
+          recordId: 'r1',
+          name: 'adopt.example.com',
+          type: 'A',
+          content: '192.0.2.1',
+          proxied: false,
+          ttl: 300,
+          comment: 'by hand',
+        },
+        {
+          recordId: 'r2',
+          name: 'adopt.example.com',
+          type: 'AAAA',
+          content: '2001:db8::1',
+          proxied: true,
+          ttl: 1,
+          comment: null,
+        },
+      ];
+      await store.replaced.save(route.id, replaced);
+      expect(await store.replaced.get(route.id)).toEqual(replaced);
+    });
+
     it('hands each restart request to one taker', async () => {
       await store.restarts.add({ at: T0, reason: 'ingress changed', requestedBy: 'project:alpha' });
       await store.restarts.add({ at: T0 + 1, reason: 'ingress changed', requestedBy: 'project:beta' });
