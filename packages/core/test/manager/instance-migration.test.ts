@@ -1,16 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Actor, formatOwnerMark } from '../../src/index.js';
-import {
-  disagreements,
-  INSTANCE_ID,
-  mark,
-  recordsNamed,
-  startWorld,
-  TOKEN,
-  type World,
-  ZONE,
-} from './helpers.js';
+import { disagreements, INSTANCE_ID, mark, recordsNamed, startWorld, TOKEN, type World, ZONE } from './helpers.js';
 
 /*
  * An installation written before instances existed: every record comment and rule mark reads
