@@ -181,4 +181,15 @@ describe('DaemonMetrics over the daemon HTTP endpoint', () => {
     const down = await serve(new DaemonMetrics({ defaultMetrics: false }), false);
     expect((await get(`${down.origin}/healthz`)).status).toBe(503);
   });
+
+  it('exports the instance id as an info metric, tunnel_manager_instance_info{instance} 1', async () => {
+    const server = await serve(new DaemonMetrics({ defaultMetrics: false, instance: 'vm-eu-1' }));
+    const m = parsePrometheusText((await get(`${server.origin}/metrics`)).body);
+    expect(m.get('tunnel_manager_instance_info')?.type).toBe('gauge');
+    expect(sampleValue(m, 'tunnel_manager_instance_info', { instance: 'vm-eu-1' })).toBe(1);
+    const none = await serve(new DaemonMetrics({ defaultMetrics: false }));
+    expect(parsePrometheusText((await get(`${none.origin}/metrics`)).body).has('tunnel_manager_instance_info')).toBe(
+      false,
+    );
+  });
 });
