@@ -151,7 +151,7 @@ function invalidFile(path: string, loaded: Loaded): TunnelError {
  * The ingress rules in cloudflared's local `config.yml`.
  *
  * - Reads with the `yaml` Document API; managed rules carry an owner mark comment on their first
- *   line (`- hostname: app.example.com # tunnel-manager:alpha`), so ownership survives without
+ *   line (`- hostname: app.example.com # tunnel-manager:alpha@vm-1`), so ownership survives without
  *   the database. The version is the SHA-256 of the file's bytes.
  * - Writes splice the text: everything it does not rewrite (other settings, comments, rules it
  *   did not write) keeps its bytes. The candidate is validated with cloudflared's rules before

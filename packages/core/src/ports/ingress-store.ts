@@ -29,7 +29,10 @@ export interface IngressBackup {
  * configuration.
  *
  * Implementations:
- * - must return rules in order, each carrying `managed` exactly when the manager wrote it;
+ * - must return rules in order, each carrying `managed` exactly when the manager wrote it, with
+ *   the owner and the instance its mark names (no `instance` for a legacy mark), and must persist
+ *   both on write; whose a rule is (this instance's or a sibling's) is core's decision
+ *   (`classifyRule`), never the store's;
  * - must validate a candidate with core's cloudflared validator and refuse an invalid one with
  *   `INGRESS_INVALID` before anything is written;
  * - must replace the rules atomically: a reader sees the old rules or the new ones, never a mix
