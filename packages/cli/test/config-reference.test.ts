@@ -9,7 +9,8 @@ afterEach(cleanTempDirs);
 
 /**
  * Uncomments the key lines (`# name: value`, at the indentation of the key's depth) that carry a
- * value, and the section and group lines above them; keys without a default stay commented.
+ * value, and the section and group lines above them; keys without a default (and sections with
+ * only such keys) stay commented.
  */
 function uncommentDefaults(template: string): string {
   const names = new Map<string, Set<number>>();
@@ -27,8 +28,12 @@ function uncommentDefaults(template: string): string {
       if (!m) return line;
       const depth = (m[1] as string).length / 2;
       if (!names.get(m[2] as string)?.has(depth)) return line;
+      // A section or group line, when some key below it has a default (`instance:` has none).
       const isGroup =
-        m[3] === undefined && configKeys().some((k) => k.path[depth] === m[2] && k.path.length > depth + 1);
+        m[3] === undefined &&
+        configReference()
+          .flatMap((section) => section.keys)
+          .some((k) => k.path[depth] === m[2] && k.path.length > depth + 1 && k.hasDefault);
       return m[3] !== undefined || isGroup ? `${m[1]}${m[2]}:${m[3] ?? ''}` : line;
     })
     .join('\n');
