@@ -92,6 +92,25 @@ describe('adopt keeps what it replaced', () => {
     await w.manager.deleteCname(admin, HOST);
     expect(recordsNamed(w, HOST)).toEqual([]);
   });
+
+  it('an adopt that fails after replacing the record puts the record back as it was', async () => {
+    const w = await world();
+    const failing = w.another({
+      hooks: {
+        afterStep(checkpoint) {
+          if (checkpoint === 'record_created') throw new Error('simulated failure after the DNS batch');
+        },
+      },
+    });
+    const error = await failure(failing.requestCname(admin, { hostname: HOST, adopt: true, service: { port: 3000 } }));
+    expect(error.code).toBe('INTERNAL');
+    const after = recordsNamed(w, HOST);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ name: HOST, ...ORIGINAL });
+    expect(await managedRuleNames(w)).toEqual([]);
+    const [route] = await w.db.routes.list({ hostname: HOST, states: ['failed'] });
+    expect(route?.state).toBe('failed');
+  });
 });
 
 async function managedRuleNames(w: World): Promise<string[]> {
