@@ -16,11 +16,13 @@ import {
 import type { IngressRule } from '../domain/ingress.js';
 import { formatOwnerMark, parseOwnerMark } from '../domain/owner-mark.js';
 import { TunnelError } from '../errors.js';
+import { topLevelSettingProblems, urlWithIngressProblem } from './cli-flags.js';
 import { parseIngressRules } from './parse.js';
 import { type IngressProblem, problem } from './problems.js';
 import { deepFreeze, frozenRule, sameRule, sameValue } from './rules.js';
 import { isValidOwner, MANAGED_SERVICE_PATTERN } from './safety.js';
 import { validateIngressRules } from './validate.js';
+import { goYamlValue, YamlV3Error, yamlV3Problems } from './yaml-v3.js';
 
 /*
  * cloudflared's `config.yml`, read and rewritten as text. Reading uses the `yaml` Document API
@@ -108,9 +110,9 @@ function isMergeKey(key: unknown): boolean {
 
 /** The decoded value of one entry, with hostname/path/service as yaml.v3 reads them into strings. */
 function rawEntry(node: unknown, doc: Document): unknown {
-  if (!isMap(node)) return isScalar(node) ? node.value : ((node as Node | null)?.toJS(doc) ?? null);
-  // Merge keys (`<<: *base`) are resolved by toJS; plain-scalar source text is lost there.
-  if (node.items.some((pair) => isMergeKey(pair.key))) return node.toJS(doc);
+  if (!isMap(node)) return goYamlValue(node, doc);
+  // Merge keys (`<<: *base`) are resolved by goYamlValue; plain-scalar source text is lost there.
+  if (node.items.some((pair) => isMergeKey(pair.key))) return goYamlValue(node, doc);
   const out: Record<string, unknown> = {};
   for (const pair of node.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
@@ -118,7 +120,7 @@ function rawEntry(node: unknown, doc: Document): unknown {
     if ((key === 'hostname' || key === 'path' || key === 'service') && isScalar(value)) {
       out[key] = scalarText(value);
     } else {
-      out[key] = value === null || value === undefined ? null : (value as Node).toJS(doc);
+      out[key] = goYamlValue(value, doc);
     }
   }
   return out;
@@ -143,29 +145,51 @@ function hasContextDependentSyntax(seq: YAMLSeq): boolean {
 function blockLayout(text: string, keyEnd: number, seq: YAMLSeq, unknown: string[][]): BlockLayout | null {
   if (seq.flow || seq.items.length === 0) return null;
   const regionStart = lineEndAfter(text, keyEnd);
-  const count = seq.items.length;
-  const starts = new Int32Array(count);
-  const ends = new Int32Array(count);
-  const unknownKeys = new Map<number, readonly string[]>();
-  let dashColumn = -1;
-  let previousEnd = regionStart;
   // The CST knows where each `-` is; entries without one are comment lines after the last entry.
   const tokens =
     seq.srcToken?.type === 'block-seq'
       ? seq.srcToken.items.filter((item) => item.start.some((t) => t.type === 'seq-item-ind'))
       : null;
-  if (!tokens || tokens.length !== count) return null;
-  for (let i = 0; i < count; i++) {
-    const node = seq.items[i] as Node | null;
-    const range = node?.range;
+  if (!tokens || tokens.length !== seq.items.length) return null;
+  // Null items (`-` alone) are no rules: their lines belong to the gap above the next entry.
+  const nullLines = new Set<number>();
+  const entries: { node: Node; dash: number }[] = [];
+  for (let i = 0; i < seq.items.length; i++) {
     const dash = tokens[i]?.start.find((t) => t.type === 'seq-item-ind')?.offset;
-    if (!range || dash === undefined) return null;
+    if (dash === undefined) return null;
+    const node = seq.items[i] as Node | null;
+    if (isNullItem(node)) {
+      const end = node?.range ? node.range[1] : dash + 1;
+      if (text.slice(dash, end).includes('\n')) return null;
+      nullLines.add(lineStartOf(text, dash));
+    } else if (node) entries.push({ node, dash });
+    else return null;
+  }
+  const count = entries.length;
+  if (count === 0) return null;
+  const starts = new Int32Array(count);
+  const ends = new Int32Array(count);
+  const unknownKeys = new Map<number, readonly string[]>();
+  let dashColumn = -1;
+  let previousEnd = regionStart;
+  const gapIsEmpty = (from: number, to: number) => {
+    for (let at = from; at < to; ) {
+      const next = lineEndAfter(text, at);
+      const line = text.slice(at, Math.min(next, to)).trim();
+      if (line !== '' && !line.startsWith('#') && !nullLines.has(at)) return false;
+      at = next;
+    }
+    return true;
+  };
+  for (let i = 0; i < count; i++) {
+    const { node, dash } = entries[i] as { node: Node; dash: number };
+    const range = node.range;
+    if (!range) return null;
     const start = lineStartOf(text, dash);
     if (text.slice(start, dash).trim() !== '') return null;
     if (dashColumn === -1) dashColumn = dash - start;
     if (dash - start !== dashColumn || start < previousEnd) return null;
-    const gap = text.slice(previousEnd, start);
-    if (!gap.split('\n').every((line) => line.trim() === '' || line.trim().startsWith('#'))) return null;
+    if (!gapIsEmpty(previousEnd, start)) return null;
     const contentEnd = Math.max(range[1], range[2]);
     const end = contentEnd > 0 && text[contentEnd - 1] === '\n' ? contentEnd : lineEndAfter(text, contentEnd);
     starts[i] = start;
@@ -219,12 +243,59 @@ function yamlError(text: string, error: { message: string; pos: [number, number]
   };
 }
 
+/** A list item yaml.v3 decodes as null (`-` alone, `- ~`, `- null`): cloudflared skips it. */
+function isNullItem(node: unknown): boolean {
+  if (node === null || node === undefined) return true;
+  if (!isScalar(node) || node.value !== null) return false;
+  return !node.tag || node.tag.endsWith(':null');
+}
+
+function positioned(p: IngressProblem, text: string, offset: number): IngressProblem {
+  return { ...p, ...positionOf(text, offset) };
+}
+
+/** A problem yaml.v3 has that the `yaml` library does not (see yaml-v3.ts), positioned. */
+function yamlV3Problem(text: string, error: YamlV3Error): IngressProblem {
+  return positioned(
+    problem({
+      ruleNumber: null,
+      code: 'yaml-syntax',
+      cloudflared: error.goMessage,
+      message: `The YAML does not parse as cloudflared reads it: ${error.message}`,
+    }),
+    text,
+    error.offset,
+  );
+}
+
 /**
  * Parses a cloudflared `config.yml`: its rules (with the owner marks of managed rules), its
  * top-level `originRequest`, every problem cloudflared would have with it (positioned in the
- * file), and how its `ingress` list is laid out for rewriting.
+ * file), and how its `ingress` list is laid out for rewriting. Never throws for what a file
+ * holds: every YAML problem is a `yaml-syntax` error with its line and column.
  */
 export function parseConfigFile(text: string, options: { validate?: boolean } = {}): ParsedConfigFile {
+  try {
+    return parseConfigFileText(text, options);
+  } catch (error) {
+    const offset = error instanceof YamlV3Error ? error.offset : 0;
+    const why =
+      error instanceof YamlV3Error
+        ? error
+        : new YamlV3Error(error instanceof Error ? error.message : String(error), 'yaml: cannot decode', offset);
+    return {
+      text,
+      rules: [],
+      originRequest: undefined,
+      warnings: [],
+      layout: null,
+      errors: [yamlV3Problem(text, why)],
+      appendable: false,
+    };
+  }
+}
+
+function parseConfigFileText(text: string, options: { validate?: boolean }): ParsedConfigFile {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter });
   const empty = { text, rules: [], originRequest: undefined, warnings: [], layout: null };
@@ -235,6 +306,8 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
   if (doc.errors.length > 0) {
     return { ...empty, errors: doc.errors.map((e) => yamlError(text, e)), appendable: false };
   }
+  const v3 = yamlV3Problems(doc, text);
+  if (v3.length > 0) return { ...empty, errors: v3.map((e) => yamlV3Problem(text, e)), appendable: false };
   const root = doc.contents;
   if (root !== null && !isMap(root)) {
     const where = positionOf(text, root.range?.[0] ?? 0);
@@ -257,14 +330,11 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
   const pairs = root?.items ?? [];
   const ingressPair = pairs.find((p) => isScalar(p.key) && p.key.value === 'ingress');
   const originPair = pairs.find((p) => isScalar(p.key) && p.key.value === 'originRequest');
-  const originRequest = originPair?.value ? (originPair.value as Node).toJS(doc) : undefined;
+  const originRequest = originPair?.value ? goYamlValue(originPair.value, doc) : undefined;
   const seqNode = ingressPair?.value;
-  const itemNodes = isSeq(seqNode) ? (seqNode.items as unknown[]) : [];
-  const raw = isSeq(seqNode)
-    ? itemNodes.map((n) => rawEntry(n, doc))
-    : seqNode
-      ? (seqNode as Node).toJS(doc)
-      : undefined;
+  // yaml.v3 drops a null list item when it decodes into a struct: cloudflared never sees it.
+  const itemNodes = isSeq(seqNode) ? (seqNode.items as unknown[]).filter((n) => !isNullItem(n)) : [];
+  const raw = isSeq(seqNode) ? itemNodes.map((n) => rawEntry(n, doc)) : seqNode ? goYamlValue(seqNode, doc) : undefined;
   const read = parseIngressRules(raw, { format: 'yaml' });
   const unknown: string[][] = itemNodes.map(() => []);
   for (const w of read.warnings) if (w.ruleNumber !== null && w.field) unknown[w.ruleNumber - 1]?.push(w.field);
@@ -273,13 +343,34 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
     const owner = isMap(node) ? ownerOf(node, text) : null;
     return deepFreeze(owner === null ? rule : { ...rule, managed: { owner } });
   });
-  const validation =
+  const settings = options.validate === false ? [] : topLevelSettingProblems(pairs, doc);
+  let validation: { errors: readonly IngressProblem[]; warnings: readonly IngressProblem[] } =
     read.errors.length > 0 || options.validate === false
       ? { errors: read.errors, warnings: [] }
       : validateIngressRules(rules, { format: 'yaml', ...(originRequest === undefined ? {} : { originRequest }) });
+  const locatedAt = new Map<IngressProblem, unknown>();
+  for (const s of settings) locatedAt.set(s.problem, s.node);
+  if (settings.length > 0 || validation.errors.length > 0) {
+    // cloudflared meets its decoder's type errors first, then its flags', then the rules'.
+    const decoder = validation.errors.filter((e) => e.code === 'invalid-value' || e.code === 'invalid-structure');
+    const rest = validation.errors.filter((e) => !decoder.includes(e));
+    validation = { ...validation, errors: [...decoder, ...settings.map((s) => s.problem), ...rest] };
+  } else if (options.validate !== false) {
+    const conflict = urlWithIngressProblem(pairs, doc);
+    if (conflict) {
+      locatedAt.set(conflict.problem, conflict.node);
+      validation = { ...validation, errors: [conflict.problem] };
+    }
+  }
   const position = (p: IngressProblem): IngressProblem => {
     let node: unknown = p.ruleNumber === null ? root : itemNodes[p.ruleNumber - 1];
-    if (p.code === 'no-rules' || p.code === 'last-rule-not-catch-all' || p.code === 'catch-all-not-last' || !p.field) {
+    if (locatedAt.has(p)) node = locatedAt.get(p);
+    else if (
+      p.code === 'no-rules' ||
+      p.code === 'last-rule-not-catch-all' ||
+      p.code === 'catch-all-not-last' ||
+      !p.field
+    ) {
       if (p.ruleNumber === null) node = ingressPair?.key ?? root;
     } else {
       node = locate(node, p.field) ?? node;

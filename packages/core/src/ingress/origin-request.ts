@@ -59,9 +59,14 @@ export const ORIGIN_REQUEST_FIELDS: Readonly<Record<string, FieldSpec>> = {
 
 const ORIGIN_REQUEST_SPEC: FieldSpec = { object: ORIGIN_REQUEST_FIELDS, goType: 'config.OriginRequestConfig' };
 
-/** yaml.v3 decodes these strings into a Go `bool` (YAML 1.1 compatibility). */
-const YAML_TRUE = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON', 'true', 'True', 'TRUE']);
-const YAML_FALSE = new Set(['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF', 'false', 'False', 'FALSE']);
+/**
+ * The strings yaml.v3 decodes into a Go `bool` besides the booleans its resolver already made
+ * (YAML 1.1 compatibility, decode.go): `noTLSVerify: yes` and `noTLSVerify: "yes"` are true.
+ * `true`/`false` are not here: unquoted they already are booleans, and a quoted `"true"` is a
+ * string yaml.v3 refuses ("cannot unmarshal !!str `true` into bool").
+ */
+const YAML_TRUE = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON']);
+const YAML_FALSE = new Set(['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF']);
 
 /** The boolean cloudflared reads from a value, or null when it is not one. */
 export function goBool(value: unknown, format: IngressFormat): boolean | null {
