@@ -1,5 +1,6 @@
 import { type Document, isScalar, isSeq, type Pair } from 'yaml';
 import { parseGoDuration } from './go-compat.js';
+import { checkDecoded, type FieldSpec } from './origin-request.js';
 import { type IngressProblem, problem } from './problems.js';
 import { goInterfaceType, goYamlValue } from './yaml-v3.js';
 
@@ -198,6 +199,34 @@ export function topLevelSettingProblems(pairs: readonly Pair[], doc: Document): 
     });
   }
   return out;
+}
+
+/** `config.Configuration`'s own fields besides `ingress` and `originRequest`, as yaml.v3 decodes them. */
+const CONFIGURATION_SPECS: Readonly<Record<string, FieldSpec>> = {
+  tunnel: 'string',
+  'warp-routing': {
+    object: { connectTimeout: 'duration', maxActiveFlows: 'uint64', tcpKeepAlive: 'duration' },
+    goType: 'config.WarpRoutingConfig',
+  },
+};
+
+/**
+ * The decoder's type errors (and unknown-key warnings) for `tunnel` and `warp-routing`, which
+ * yaml.v3 decodes into typed fields before cloudflared looks at anything else.
+ */
+export function configurationFieldProblems(
+  pairs: readonly Pair[],
+  doc: Document,
+): { errors: IngressProblem[]; warnings: IngressProblem[] } {
+  const errors: IngressProblem[] = [];
+  const warnings: IngressProblem[] = [];
+  for (const pair of pairs) {
+    const name = isScalar(pair.key) ? String(pair.key.value) : '';
+    const spec = CONFIGURATION_SPECS[name];
+    if (spec === undefined) continue;
+    checkDecoded(goYamlValue(pair.value, doc), spec, name, 'yaml', errors, warnings);
+  }
+  return { errors, warnings };
 }
 
 /**

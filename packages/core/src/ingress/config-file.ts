@@ -16,13 +16,14 @@ import {
 import type { IngressRule } from '../domain/ingress.js';
 import { formatOwnerMark, parseOwnerMark } from '../domain/owner-mark.js';
 import { TunnelError } from '../errors.js';
-import { topLevelSettingProblems, urlWithIngressProblem } from './cli-flags.js';
+import { configurationFieldProblems, topLevelSettingProblems, urlWithIngressProblem } from './cli-flags.js';
+import { ORIGIN_REQUEST_SHAPE } from './origin-request.js';
 import { parseIngressRules } from './parse.js';
 import { type IngressProblem, problem } from './problems.js';
 import { deepFreeze, frozenRule, sameRule, sameValue } from './rules.js';
 import { isValidOwner, MANAGED_SERVICE_PATTERN } from './safety.js';
 import { validateIngressRules } from './validate.js';
-import { goYamlValue, YamlV3Error, yamlV3Problems } from './yaml-v3.js';
+import { goYamlTyped, goYamlValue, quoteForYamlV3, YamlV3Error, yamlV3Problems } from './yaml-v3.js';
 
 /*
  * cloudflared's `config.yml`, read and rewritten as text. Reading uses the `yaml` Document API
@@ -120,7 +121,7 @@ function rawEntry(node: unknown, doc: Document): unknown {
     if ((key === 'hostname' || key === 'path' || key === 'service') && isScalar(value)) {
       out[key] = scalarText(value);
     } else {
-      out[key] = goYamlValue(value, doc);
+      out[key] = key === 'originRequest' ? goYamlTyped(value, doc, ORIGIN_REQUEST_SHAPE) : goYamlValue(value, doc);
     }
   }
   return out;
@@ -243,6 +244,9 @@ function yamlError(text: string, error: { message: string; pos: [number, number]
   };
 }
 
+/** A type error of yaml.v3's decoder (reported before anything else cloudflared checks). */
+const isDecoderProblem = (p: IngressProblem) => p.code === 'invalid-value' || p.code === 'invalid-structure';
+
 /** A list item yaml.v3 decodes as null (`-` alone, `- ~`, `- null`): cloudflared skips it. */
 function isNullItem(node: unknown): boolean {
   if (node === null || node === undefined) return true;
@@ -330,7 +334,7 @@ function parseConfigFileText(text: string, options: { validate?: boolean }): Par
   const pairs = root?.items ?? [];
   const ingressPair = pairs.find((p) => isScalar(p.key) && p.key.value === 'ingress');
   const originPair = pairs.find((p) => isScalar(p.key) && p.key.value === 'originRequest');
-  const originRequest = originPair?.value ? goYamlValue(originPair.value, doc) : undefined;
+  const originRequest = originPair?.value ? goYamlTyped(originPair.value, doc, ORIGIN_REQUEST_SHAPE) : undefined;
   const seqNode = ingressPair?.value;
   // yaml.v3 drops a null list item when it decodes into a struct: cloudflared never sees it.
   const itemNodes = isSeq(seqNode) ? (seqNode.items as unknown[]).filter((n) => !isNullItem(n)) : [];
@@ -344,15 +348,24 @@ function parseConfigFileText(text: string, options: { validate?: boolean }): Par
     return deepFreeze(owner === null ? rule : { ...rule, managed: { owner } });
   });
   const settings = options.validate === false ? [] : topLevelSettingProblems(pairs, doc);
+  const fields = options.validate === false ? { errors: [], warnings: [] } : configurationFieldProblems(pairs, doc);
   let validation: { errors: readonly IngressProblem[]; warnings: readonly IngressProblem[] } =
     read.errors.length > 0 || options.validate === false
       ? { errors: read.errors, warnings: [] }
       : validateIngressRules(rules, { format: 'yaml', ...(originRequest === undefined ? {} : { originRequest }) });
+  if (fields.errors.length > 0 || fields.warnings.length > 0) {
+    // Decoder errors: cloudflared reports them together and never reaches the rules.
+    const decoderOnly = fields.errors.length > 0 ? validation.errors.filter(isDecoderProblem) : validation.errors;
+    validation = {
+      errors: [...fields.errors, ...decoderOnly],
+      warnings: [...fields.warnings, ...validation.warnings],
+    };
+  }
   const locatedAt = new Map<IngressProblem, unknown>();
   for (const s of settings) locatedAt.set(s.problem, s.node);
   if (settings.length > 0 || validation.errors.length > 0) {
     // cloudflared meets its decoder's type errors first, then its flags', then the rules'.
-    const decoder = validation.errors.filter((e) => e.code === 'invalid-value' || e.code === 'invalid-structure');
+    const decoder = validation.errors.filter(isDecoderProblem);
     const rest = validation.errors.filter((e) => !decoder.includes(e));
     validation = { ...validation, errors: [...decoder, ...settings.map((s) => s.problem), ...rest] };
   } else if (options.validate !== false) {
@@ -440,6 +453,7 @@ export function renderRuleEntry(rule: IngressRule, dashColumn: number, newline: 
   body.service = rule.service;
   if (rule.originRequest !== undefined && rule.originRequest !== null) body.originRequest = rule.originRequest;
   const doc = new Document([body], { version: '1.2' });
+  quoteForYamlV3(doc);
   if (rule.managed) {
     const entry = (doc.contents as YAMLSeq).items[0] as YAMLMap;
     const first = entry.items[0];
@@ -711,6 +725,7 @@ function rewriteWithDocument(file: ParsedConfigFile, desired: readonly IngressRu
     }
   });
   seq.flow = false;
+  quoteForYamlV3(seq);
   doc.set('ingress', seq);
   const text = doc.toString({ lineWidth: 0, indent: 2, indentSeq: true });
   const before = doc.toJS() as Record<string, unknown>;

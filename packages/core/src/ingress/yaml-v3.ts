@@ -244,3 +244,56 @@ export function goInterfaceType(node: unknown, doc: Document): string {
       return 'string';
   }
 }
+
+/** The shape of a Go struct for {@link goYamlTyped}: which keys are Go strings, and nesting. */
+export type GoShape =
+  | 'string'
+  | 'other'
+  | { readonly list: GoShape }
+  | { readonly object: Readonly<Record<string, GoShape>> };
+
+/**
+ * {@link goYamlValue}, except that a plain scalar decoded into a Go `string` field keeps its
+ * text, as yaml.v3 does (`httpHostHeader: 0x10` is the string "0x10", not 16).
+ */
+export function goYamlTyped(node: unknown, doc: Document, shape: GoShape, depth = 0): unknown {
+  let current: unknown = node;
+  for (let i = 0; isAlias(current) && i < MAX_DEPTH; i++) current = current.resolve(doc);
+  if (shape === 'string' && isScalar(current) && current.value !== null && current.value !== undefined) {
+    if (!current.tag && current.type === 'PLAIN' && typeof current.source === 'string') return current.source;
+  }
+  const value = goYamlValue(node, doc, depth);
+  if (typeof shape !== 'object' || depth > MAX_DEPTH) return value;
+  if ('list' in shape) {
+    if (!isSeq(current) || !Array.isArray(value)) return value;
+    return current.items.map((item) => goYamlTyped(item, doc, shape.list, depth + 1));
+  }
+  if (!isMap(current) || value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const out = { ...(value as Record<string, unknown>) };
+  for (const pair of current.items) {
+    if (!isScalar(pair.key) || isMergeKey(pair.key)) continue;
+    const key = String(pair.key.value);
+    const child = shape.object[key];
+    if (child !== undefined && child !== 'other') out[key] = goYamlTyped(pair.value, doc, child, depth + 1);
+  }
+  return out;
+}
+
+/**
+ * Quotes every string scalar of a document built for writing whose plain form yaml.v3 would
+ * read as something else (`1_000`, `0b1`, `08`, `2001-12-14`): the `yaml` library (YAML 1.2
+ * core) sees no need to, and cloudflared would then read a number or a timestamp.
+ */
+export function quoteForYamlV3(doc: Document | Node): void {
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value !== 'string' || node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') return;
+      if (resolvePlainScalar(node.value).tag !== '!!str' || !V3_PLAIN_SAFE.test(node.value)) {
+        node.type = 'QUOTE_DOUBLE';
+      }
+    },
+  });
+}
+
+/** Strings that start like no YAML indicator: anything else is left to the library's own quoting. */
+const V3_PLAIN_SAFE = /^[^*&!|>'"%@`#,[\]{}]/;
