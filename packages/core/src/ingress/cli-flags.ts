@@ -195,7 +195,8 @@ export function topLevelSettingProblems(pairs: readonly Pair[], doc: Document): 
         message: `${name} must be ${HUMAN[type]}: cloudflared reads it as its --${name} flag and stops with "${why}"`,
         cloudflared: why,
       }),
-      node: pair.value ?? pair.key,
+      // An empty value has no text of its own: point at the key.
+      node: isScalar(pair.value) && pair.value.value === null ? pair.key : (pair.value ?? pair.key),
     });
   }
   return out;
