@@ -23,7 +23,7 @@ import { type IngressProblem, problem } from './problems.js';
 import { deepFreeze, frozenRule, sameRule, sameValue } from './rules.js';
 import { isValidOwner, MANAGED_SERVICE_PATTERN } from './safety.js';
 import { validateIngressRules } from './validate.js';
-import { goYamlTyped, goYamlValue, quoteForYamlV3, YamlV3Error, yamlV3Problems } from './yaml-v3.js';
+import { asGoStrings, goYamlTyped, goYamlValue, quoteForYamlV3, YamlV3Error, yamlV3Problems } from './yaml-v3.js';
 
 /*
  * cloudflared's `config.yml`, read and rewritten as text. Reading uses the `yaml` Document API
@@ -649,9 +649,10 @@ function fullyVerified(candidate: string, desired: readonly IngressRule[]): Pars
  */
 export function rewriteIngress(
   file: ParsedConfigFile,
-  desired: readonly IngressRule[],
+  requested: readonly IngressRule[],
   checkNewRule: (rule: IngressRule, index: number) => void = () => {},
 ): ParsedConfigFile {
+  const desired = asWrittenInYaml(requested);
   const validate = () => {
     const validation = validateIngressRules(desired, {
       format: 'yaml',
@@ -695,6 +696,22 @@ export function rewriteIngress(
     return fullyVerified(`${head}ingress:${newline}${entries}`, desired);
   }
   return fullyVerified(rewriteWithDocument(file, desired), desired);
+}
+
+/**
+ * The rules as cloudflared will read them once written: a number or boolean in a string field
+ * of `originRequest` is its text. Unchanged rules (nearly all) are passed through as they are.
+ */
+function asWrittenInYaml(rules: readonly IngressRule[]): readonly IngressRule[] {
+  let out: IngressRule[] | null = null;
+  rules.forEach((rule, i) => {
+    if (rule.originRequest === undefined || rule.originRequest === null) return;
+    const origin = asGoStrings(rule.originRequest, ORIGIN_REQUEST_SHAPE);
+    if (origin === rule.originRequest) return;
+    out ??= [...rules];
+    out[i] = { ...rule, originRequest: origin as Record<string, unknown> };
+  });
+  return out ?? rules;
 }
 
 /** For lists the splice cannot handle (flow style, empty, odd layout): rebuild them with the Document API. */

@@ -297,3 +297,25 @@ export function quoteForYamlV3(doc: Document | Node): void {
 
 /** Strings that start like no YAML indicator: anything else is left to the library's own quoting. */
 const V3_PLAIN_SAFE = /^[^*&!|>'"%@`#,[\]{}]/;
+
+/**
+ * `value` as yaml.v3 hands it back once written: a number or boolean in a Go `string` field
+ * becomes its text (cloudflared reads `originServerName: 1.5` as the string "1.5"). Writing
+ * this form, rather than the number, is what lets a written rule read back as itself.
+ */
+export function asGoStrings(value: unknown, shape: GoShape): unknown {
+  if (shape === 'string') {
+    return typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' ? String(value) : value;
+  }
+  if (typeof shape !== 'object' || value === null || typeof value !== 'object') return value;
+  if ('list' in shape) return Array.isArray(value) ? value.map((v) => asGoStrings(v, shape.list)) : value;
+  if (Array.isArray(value)) return value;
+  let changed = false;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const child = shape.object[k];
+    out[k] = child === undefined ? v : asGoStrings(v, child);
+    if (out[k] !== v) changed = true;
+  }
+  return changed ? out : value;
+}
