@@ -507,6 +507,95 @@ function unknownKeyWarnings(text: string, layout: BlockLayout): IngressProblem[]
   return out;
 }
 
+interface Spliced {
+  readonly text: string;
+  readonly rules: IngressRule[];
+  readonly layout: BlockLayout;
+  readonly fresh: { entry: string; rule: IngressRule }[];
+}
+
+/** `array` with `value` inserted at `at` (or removed there when `value` is null). */
+function withChange(array: Int32Array, at: number, value: number | null, shiftFrom: number, by: number): Int32Array {
+  const out = new Int32Array(array.length + (value === null ? -1 : 1));
+  if (value === null) {
+    out.set(array.subarray(0, at));
+    out.set(array.subarray(at + 1), at);
+  } else {
+    out.set(array.subarray(0, at));
+    out[at] = value;
+    out.set(array.subarray(at), at + 1);
+  }
+  for (let j = shiftFrom; j < out.length; j++) out[j] = (out[j] as number) + by;
+  return out;
+}
+
+/**
+ * The common write — one rule added or one removed, every other rule the very object the file
+ * was read as — as one text splice, without walking the list: the same text {@link splice}
+ * makes, in constant time per kept rule. Null when the change is anything else.
+ */
+function spliceOneChange(
+  file: ParsedConfigFile,
+  layout: BlockLayout,
+  desired: readonly IngressRule[],
+  checkNewRule: (rule: IngressRule, index: number) => void,
+): Spliced | null {
+  const { text, rules } = file;
+  const { starts, ends, regionStart, newline } = layout;
+  const count = starts.length;
+  if (Math.abs(desired.length - count) !== 1 || count !== rules.length) return null;
+  let i = 0;
+  while (i < count && i < desired.length && desired[i] === rules[i]) i++;
+  const remapUnknown = (shift: (k: number) => number | null) => {
+    const out = new Map<number, readonly string[]>();
+    for (const [k, keys] of layout.unknownKeys) {
+      const to = shift(k);
+      if (to !== null) out.set(to, keys);
+    }
+    return out;
+  };
+  if (desired.length === count - 1) {
+    for (let j = i; j < desired.length; j++) if (desired[j] !== rules[j + 1]) return null;
+    // The general walk would keep the first of two equal rules; keep to its choice.
+    if (i + 1 < count && sameRule(rules[i] as IngressRule, rules[i + 1] as IngressRule)) return null;
+    const from = starts[i] as number;
+    const to = ends[i] as number;
+    return {
+      text: text.slice(0, from) + text.slice(to),
+      rules: [...desired],
+      layout: {
+        ...layout,
+        starts: withChange(starts, i, null, i, from - to),
+        ends: withChange(ends, i, null, i, from - to),
+        unknownKeys: remapUnknown((k) => (k === i ? null : k > i ? k - 1 : k)),
+      },
+      fresh: [],
+    };
+  }
+  for (let j = i; j < count; j++) if (desired[j + 1] !== rules[j]) return null;
+  const rule = desired[i] as IngressRule;
+  for (let k = i; k < count; k++) if (sameRule(rules[k] as IngressRule, rule)) return null;
+  checkNewRule(rule, i);
+  const at = i === 0 ? regionStart : (ends[i - 1] as number);
+  const lead = at > 0 && text[at - 1] !== '\n' ? newline : '';
+  const entry = renderRuleEntry(rule, layout.dashColumn, newline);
+  const start = at + lead.length;
+  const added = lead.length + entry.length;
+  const next = [...desired];
+  next[i] = frozenRule(rule);
+  return {
+    text: text.slice(0, at) + lead + entry + text.slice(at),
+    rules: next,
+    layout: {
+      ...layout,
+      starts: withChange(starts, i, start, i + 1, added),
+      ends: withChange(ends, i, start + entry.length, i + 1, added),
+      unknownKeys: remapUnknown((k) => (k >= i ? k + 1 : k)),
+    },
+    fresh: [{ entry, rule }],
+  };
+}
+
 /**
  * Splices `desired` into a block list. Kept entries keep their bytes and the comment lines
  * above them; runs of entries that stay in order are copied as one slice.
@@ -516,7 +605,9 @@ function splice(
   layout: BlockLayout,
   desired: readonly IngressRule[],
   checkNewRule: (rule: IngressRule, index: number) => void,
-) {
+): Spliced {
+  const quick = spliceOneChange(file, layout, desired, checkNewRule);
+  if (quick) return quick;
   const { text, rules } = file;
   const { starts, ends, regionStart, newline } = layout;
   const count = starts.length;
