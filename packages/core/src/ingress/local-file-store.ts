@@ -176,7 +176,7 @@ export class LocalFileIngressStore implements IngressStore {
   readonly #logger: Logger;
   readonly #hooks: LocalFileIngressStoreHooks;
   /** The last file parsed or written, by version: most reads and writes skip the YAML parse. */
-  #cache: { version: string; file: ParsedConfigFile } | null = null;
+  #cache: { version: string; file: ParsedConfigFile; bytes: Buffer } | null = null;
   #backupDirReady = false;
   #pruning: Promise<void> = Promise.resolve();
   #nextTempSweep = Number.NEGATIVE_INFINITY;
@@ -281,7 +281,7 @@ export class LocalFileIngressStore implements IngressStore {
     }
     if (current.text !== null) await this.#backup(current);
     await this.#atomicWrite(current, bytes, assertHeld);
-    this.#cache = { version, file: next };
+    this.#cache = { version, file: next, bytes };
     this.#logger.info('ingress rules written', {
       version,
       previousVersion: current.version,
@@ -352,7 +352,7 @@ export class LocalFileIngressStore implements IngressStore {
       if (current.version === version) return this.#snapshot(current.file, version);
       if (current.text !== null) await this.#backup(current);
       await this.#atomicWrite(current, bytes, assertHeld);
-      this.#cache = { version, file: restored };
+      this.#cache = { version, file: restored, bytes };
       this.#logger.info('ingress backup restored', { backup: id, version, previousVersion: current.version });
       return this.#snapshot(restored, version);
     });
@@ -408,14 +408,15 @@ export class LocalFileIngressStore implements IngressStore {
         gid: -1,
       };
     }
-    const version = hashOf(bytes);
+    // The bytes we last read or wrote, unchanged: their version is known without hashing again.
+    const version = this.#cache?.bytes.equals(bytes) ? this.#cache.version : hashOf(bytes);
     const { mode, uid, gid } = info;
     if (this.#cache?.version === version) {
       return { version, text: this.#cache.file.text, file: this.#cache.file, realPath, mode: mode & 0o7777, uid, gid };
     }
     const text = this.#decode(bytes, this.path);
     const file = parseConfigFile(text);
-    this.#cache = { version, file };
+    this.#cache = { version, file, bytes };
     return { version, text, file, realPath, mode: mode & 0o7777, uid, gid };
   }
 
