@@ -231,8 +231,10 @@ export function configurationFieldProblems(
 }
 
 /**
- * cloudflared's check after the rules are valid (`ingress validate`, and `tunnel run` through
- * its CLI ingress): a non-empty `url` setting cannot be combined with ingress rules.
+ * `cloudflared tunnel ingress validate`'s check after the rules are valid
+ * (cmd/cloudflared/tunnel/ingress_subcommands.go): a non-empty `url` setting cannot be combined
+ * with ingress rules. (`tunnel run` ignores such a `url`; the validator takes the stricter
+ * verdict, which is the one users run to check a file.)
  */
 export function urlWithIngressProblem(pairs: readonly Pair[], doc: Document): TopLevelSettingProblem | null {
   const pair = pairs.find((p) => isScalar(p.key) && p.key.value === 'url');
