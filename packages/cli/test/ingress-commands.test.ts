@@ -76,6 +76,27 @@ describe('tunnel ingress show | validate | rule', () => {
     expect(readFileSync(bad, 'utf8')).toBe(badText);
   });
 
+  it('validate: an unquoted *.example.com is INGRESS_INVALID with its line and column, never INTERNAL (issue 19)', async () => {
+    const { dir, env } = setup();
+    const bad = join(dir, 'star.yml');
+    writeFileSync(
+      bad,
+      `tunnel: ${TUNNEL}\ningress:\n  - hostname: *.example.com\n    service: http://localhost:8080\n  - service: http_status:404\n`,
+    );
+    const human = await runInProcess(['ingress', 'validate', bad], env);
+    expect(human.code).toBe(FAMILY_EXIT_CODES.conflict);
+    expect(human.stdout).toMatch(/cloudflared would refuse this configuration/);
+    expect(human.stdout).toMatch(/\(line 3, column 15\)/);
+    expect(human.stdout + human.stderr).not.toMatch(/INTERNAL|Unexpected error|bug in Tunnel Manager/);
+    const json = await runInProcess(['ingress', 'validate', bad, '--json'], env);
+    const report = JSON.parse(json.stdout) as { errors: Array<{ code: string; cloudflared: string; line: number }> };
+    expect(report.errors[0]).toMatchObject({
+      code: 'yaml-syntax',
+      cloudflared: 'yaml: line 3: did not find expected alphabetic or numeric character',
+      line: 3,
+    });
+  });
+
   it('rule <url>: the rule cloudflared would use, numbered from 0; a bad URL is INVALID_INPUT (exit 3)', async () => {
     const { env } = setup();
     const hit = await runInProcess(['ingress', 'rule', 'https://static.example.com/x', '--json'], env);

@@ -17,11 +17,14 @@ import type { IngressRule } from '../domain/ingress.js';
 import { isInstanceId } from '../domain/instance.js';
 import { formatRuleMark, type OwnerMark, parseOwnerMark, toManaged } from '../domain/owner-mark.js';
 import { TunnelError } from '../errors.js';
+import { configurationFieldProblems, topLevelSettingProblems, urlWithIngressProblem } from './cli-flags.js';
+import { ORIGIN_REQUEST_SHAPE } from './origin-request.js';
 import { parseIngressRules } from './parse.js';
 import { type IngressProblem, problem } from './problems.js';
 import { deepFreeze, frozenRule, sameRule, sameValue } from './rules.js';
 import { isValidOwner, MANAGED_SERVICE_PATTERN } from './safety.js';
 import { validateIngressRules } from './validate.js';
+import { asGoStrings, goYamlTyped, goYamlValue, quoteForYamlV3, YamlV3Error, yamlV3Problems } from './yaml-v3.js';
 
 /*
  * cloudflared's `config.yml`, read and rewritten as text. Reading uses the `yaml` Document API
@@ -109,9 +112,9 @@ function isMergeKey(key: unknown): boolean {
 
 /** The decoded value of one entry, with hostname/path/service as yaml.v3 reads them into strings. */
 function rawEntry(node: unknown, doc: Document): unknown {
-  if (!isMap(node)) return isScalar(node) ? node.value : ((node as Node | null)?.toJS(doc) ?? null);
-  // Merge keys (`<<: *base`) are resolved by toJS; plain-scalar source text is lost there.
-  if (node.items.some((pair) => isMergeKey(pair.key))) return node.toJS(doc);
+  if (!isMap(node)) return goYamlValue(node, doc);
+  // Merge keys (`<<: *base`) are resolved by goYamlValue; plain-scalar source text is lost there.
+  if (node.items.some((pair) => isMergeKey(pair.key))) return goYamlValue(node, doc);
   const out: Record<string, unknown> = {};
   for (const pair of node.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
@@ -119,7 +122,7 @@ function rawEntry(node: unknown, doc: Document): unknown {
     if ((key === 'hostname' || key === 'path' || key === 'service') && isScalar(value)) {
       out[key] = scalarText(value);
     } else {
-      out[key] = value === null || value === undefined ? null : (value as Node).toJS(doc);
+      out[key] = key === 'originRequest' ? goYamlTyped(value, doc, ORIGIN_REQUEST_SHAPE) : goYamlValue(value, doc);
     }
   }
   return out;
@@ -144,29 +147,51 @@ function hasContextDependentSyntax(seq: YAMLSeq): boolean {
 function blockLayout(text: string, keyEnd: number, seq: YAMLSeq, unknown: string[][]): BlockLayout | null {
   if (seq.flow || seq.items.length === 0) return null;
   const regionStart = lineEndAfter(text, keyEnd);
-  const count = seq.items.length;
-  const starts = new Int32Array(count);
-  const ends = new Int32Array(count);
-  const unknownKeys = new Map<number, readonly string[]>();
-  let dashColumn = -1;
-  let previousEnd = regionStart;
   // The CST knows where each `-` is; entries without one are comment lines after the last entry.
   const tokens =
     seq.srcToken?.type === 'block-seq'
       ? seq.srcToken.items.filter((item) => item.start.some((t) => t.type === 'seq-item-ind'))
       : null;
-  if (!tokens || tokens.length !== count) return null;
-  for (let i = 0; i < count; i++) {
-    const node = seq.items[i] as Node | null;
-    const range = node?.range;
+  if (!tokens || tokens.length !== seq.items.length) return null;
+  // Null items (`-` alone) are no rules: their lines belong to the gap above the next entry.
+  const nullLines = new Set<number>();
+  const entries: { node: Node; dash: number }[] = [];
+  for (let i = 0; i < seq.items.length; i++) {
     const dash = tokens[i]?.start.find((t) => t.type === 'seq-item-ind')?.offset;
-    if (!range || dash === undefined) return null;
+    if (dash === undefined) return null;
+    const node = seq.items[i] as Node | null;
+    if (isNullItem(node)) {
+      const end = node?.range ? node.range[1] : dash + 1;
+      if (text.slice(dash, end).includes('\n')) return null;
+      nullLines.add(lineStartOf(text, dash));
+    } else if (node) entries.push({ node, dash });
+    else return null;
+  }
+  const count = entries.length;
+  if (count === 0) return null;
+  const starts = new Int32Array(count);
+  const ends = new Int32Array(count);
+  const unknownKeys = new Map<number, readonly string[]>();
+  let dashColumn = -1;
+  let previousEnd = regionStart;
+  const gapIsEmpty = (from: number, to: number) => {
+    for (let at = from; at < to; ) {
+      const next = lineEndAfter(text, at);
+      const line = text.slice(at, Math.min(next, to)).trim();
+      if (line !== '' && !line.startsWith('#') && !nullLines.has(at)) return false;
+      at = next;
+    }
+    return true;
+  };
+  for (let i = 0; i < count; i++) {
+    const { node, dash } = entries[i] as { node: Node; dash: number };
+    const range = node.range;
+    if (!range) return null;
     const start = lineStartOf(text, dash);
     if (text.slice(start, dash).trim() !== '') return null;
     if (dashColumn === -1) dashColumn = dash - start;
     if (dash - start !== dashColumn || start < previousEnd) return null;
-    const gap = text.slice(previousEnd, start);
-    if (!gap.split('\n').every((line) => line.trim() === '' || line.trim().startsWith('#'))) return null;
+    if (!gapIsEmpty(previousEnd, start)) return null;
     const contentEnd = Math.max(range[1], range[2]);
     const end = contentEnd > 0 && text[contentEnd - 1] === '\n' ? contentEnd : lineEndAfter(text, contentEnd);
     starts[i] = start;
@@ -220,12 +245,62 @@ function yamlError(text: string, error: { message: string; pos: [number, number]
   };
 }
 
+/** A type error of yaml.v3's decoder (reported before anything else cloudflared checks). */
+const isDecoderProblem = (p: IngressProblem) => p.code === 'invalid-value' || p.code === 'invalid-structure';
+
+/** A list item yaml.v3 decodes as null (`-` alone, `- ~`, `- null`): cloudflared skips it. */
+function isNullItem(node: unknown): boolean {
+  if (node === null || node === undefined) return true;
+  if (!isScalar(node) || node.value !== null) return false;
+  return !node.tag || node.tag.endsWith(':null');
+}
+
+function positioned(p: IngressProblem, text: string, offset: number): IngressProblem {
+  return { ...p, ...positionOf(text, offset) };
+}
+
+/** A problem yaml.v3 has that the `yaml` library does not (see yaml-v3.ts), positioned. */
+function yamlV3Problem(text: string, error: YamlV3Error): IngressProblem {
+  return positioned(
+    problem({
+      ruleNumber: null,
+      code: 'yaml-syntax',
+      cloudflared: error.goMessage,
+      message: `The YAML does not parse as cloudflared reads it: ${error.message}`,
+    }),
+    text,
+    error.offset,
+  );
+}
+
 /**
  * Parses a cloudflared `config.yml`: its rules (with the owner marks of managed rules), its
  * top-level `originRequest`, every problem cloudflared would have with it (positioned in the
- * file), and how its `ingress` list is laid out for rewriting.
+ * file), and how its `ingress` list is laid out for rewriting. Never throws for what a file
+ * holds: every YAML problem is a `yaml-syntax` error with its line and column.
  */
 export function parseConfigFile(text: string, options: { validate?: boolean } = {}): ParsedConfigFile {
+  try {
+    return parseConfigFileText(text, options);
+  } catch (error) {
+    const offset = error instanceof YamlV3Error ? error.offset : 0;
+    const why =
+      error instanceof YamlV3Error
+        ? error
+        : new YamlV3Error(error instanceof Error ? error.message : String(error), 'yaml: cannot decode', offset);
+    return {
+      text,
+      rules: [],
+      originRequest: undefined,
+      warnings: [],
+      layout: null,
+      errors: [yamlV3Problem(text, why)],
+      appendable: false,
+    };
+  }
+}
+
+function parseConfigFileText(text: string, options: { validate?: boolean }): ParsedConfigFile {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter });
   const empty = { text, rules: [], originRequest: undefined, warnings: [], layout: null };
@@ -236,6 +311,8 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
   if (doc.errors.length > 0) {
     return { ...empty, errors: doc.errors.map((e) => yamlError(text, e)), appendable: false };
   }
+  const v3 = yamlV3Problems(doc, text);
+  if (v3.length > 0) return { ...empty, errors: v3.map((e) => yamlV3Problem(text, e)), appendable: false };
   const root = doc.contents;
   if (root !== null && !isMap(root)) {
     const where = positionOf(text, root.range?.[0] ?? 0);
@@ -258,14 +335,11 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
   const pairs = root?.items ?? [];
   const ingressPair = pairs.find((p) => isScalar(p.key) && p.key.value === 'ingress');
   const originPair = pairs.find((p) => isScalar(p.key) && p.key.value === 'originRequest');
-  const originRequest = originPair?.value ? (originPair.value as Node).toJS(doc) : undefined;
+  const originRequest = originPair?.value ? goYamlTyped(originPair.value, doc, ORIGIN_REQUEST_SHAPE) : undefined;
   const seqNode = ingressPair?.value;
-  const itemNodes = isSeq(seqNode) ? (seqNode.items as unknown[]) : [];
-  const raw = isSeq(seqNode)
-    ? itemNodes.map((n) => rawEntry(n, doc))
-    : seqNode
-      ? (seqNode as Node).toJS(doc)
-      : undefined;
+  // yaml.v3 drops a null list item when it decodes into a struct: cloudflared never sees it.
+  const itemNodes = isSeq(seqNode) ? (seqNode.items as unknown[]).filter((n) => !isNullItem(n)) : [];
+  const raw = isSeq(seqNode) ? itemNodes.map((n) => rawEntry(n, doc)) : seqNode ? goYamlValue(seqNode, doc) : undefined;
   const read = parseIngressRules(raw, { format: 'yaml' });
   const unknown: string[][] = itemNodes.map(() => []);
   for (const w of read.warnings) if (w.ruleNumber !== null && w.field) unknown[w.ruleNumber - 1]?.push(w.field);
@@ -274,13 +348,43 @@ export function parseConfigFile(text: string, options: { validate?: boolean } = 
     const mark = isMap(node) ? ownerOf(node, text) : null;
     return deepFreeze(mark === null ? rule : { ...rule, managed: toManaged(mark) });
   });
-  const validation =
+  const settings = options.validate === false ? [] : topLevelSettingProblems(pairs, doc);
+  const fields = options.validate === false ? { errors: [], warnings: [] } : configurationFieldProblems(pairs, doc);
+  let validation: { errors: readonly IngressProblem[]; warnings: readonly IngressProblem[] } =
     read.errors.length > 0 || options.validate === false
       ? { errors: read.errors, warnings: [] }
       : validateIngressRules(rules, { format: 'yaml', ...(originRequest === undefined ? {} : { originRequest }) });
+  if (fields.errors.length > 0 || fields.warnings.length > 0) {
+    // Decoder errors: cloudflared reports them together and never reaches the rules.
+    const decoderOnly = fields.errors.length > 0 ? validation.errors.filter(isDecoderProblem) : validation.errors;
+    validation = {
+      errors: [...fields.errors, ...decoderOnly],
+      warnings: [...fields.warnings, ...validation.warnings],
+    };
+  }
+  const locatedAt = new Map<IngressProblem, unknown>();
+  for (const s of settings) locatedAt.set(s.problem, s.node);
+  if (settings.length > 0 || validation.errors.length > 0) {
+    // cloudflared meets its decoder's type errors first, then its flags', then the rules'.
+    const decoder = validation.errors.filter(isDecoderProblem);
+    const rest = validation.errors.filter((e) => !decoder.includes(e));
+    validation = { ...validation, errors: [...decoder, ...settings.map((s) => s.problem), ...rest] };
+  } else if (options.validate !== false) {
+    const conflict = urlWithIngressProblem(pairs, doc);
+    if (conflict) {
+      locatedAt.set(conflict.problem, conflict.node);
+      validation = { ...validation, errors: [conflict.problem] };
+    }
+  }
   const position = (p: IngressProblem): IngressProblem => {
     let node: unknown = p.ruleNumber === null ? root : itemNodes[p.ruleNumber - 1];
-    if (p.code === 'no-rules' || p.code === 'last-rule-not-catch-all' || p.code === 'catch-all-not-last' || !p.field) {
+    if (locatedAt.has(p)) node = locatedAt.get(p);
+    else if (
+      p.code === 'no-rules' ||
+      p.code === 'last-rule-not-catch-all' ||
+      p.code === 'catch-all-not-last' ||
+      !p.field
+    ) {
       if (p.ruleNumber === null) node = ingressPair?.key ?? root;
     } else {
       node = locate(node, p.field) ?? node;
@@ -351,6 +455,7 @@ export function renderRuleEntry(rule: IngressRule, dashColumn: number, newline: 
   body.service = rule.service;
   if (rule.originRequest !== undefined && rule.originRequest !== null) body.originRequest = rule.originRequest;
   const doc = new Document([body], { version: '1.2' });
+  quoteForYamlV3(doc);
   if (rule.managed) {
     const entry = (doc.contents as YAMLSeq).items[0] as YAMLMap;
     const first = entry.items[0];
@@ -404,6 +509,95 @@ function unknownKeyWarnings(text: string, layout: BlockLayout): IngressProblem[]
   return out;
 }
 
+interface Spliced {
+  readonly text: string;
+  readonly rules: IngressRule[];
+  readonly layout: BlockLayout;
+  readonly fresh: { entry: string; rule: IngressRule }[];
+}
+
+/** `array` with `value` inserted at `at` (or removed there when `value` is null). */
+function withChange(array: Int32Array, at: number, value: number | null, shiftFrom: number, by: number): Int32Array {
+  const out = new Int32Array(array.length + (value === null ? -1 : 1));
+  if (value === null) {
+    out.set(array.subarray(0, at));
+    out.set(array.subarray(at + 1), at);
+  } else {
+    out.set(array.subarray(0, at));
+    out[at] = value;
+    out.set(array.subarray(at), at + 1);
+  }
+  for (let j = shiftFrom; j < out.length; j++) out[j] = (out[j] as number) + by;
+  return out;
+}
+
+/**
+ * The common write — one rule added or one removed, every other rule the very object the file
+ * was read as — as one text splice, without walking the list: the same text {@link splice}
+ * makes, in constant time per kept rule. Null when the change is anything else.
+ */
+function spliceOneChange(
+  file: ParsedConfigFile,
+  layout: BlockLayout,
+  desired: readonly IngressRule[],
+  checkNewRule: (rule: IngressRule, index: number) => void,
+): Spliced | null {
+  const { text, rules } = file;
+  const { starts, ends, regionStart, newline } = layout;
+  const count = starts.length;
+  if (Math.abs(desired.length - count) !== 1 || count !== rules.length) return null;
+  let i = 0;
+  while (i < count && i < desired.length && desired[i] === rules[i]) i++;
+  const remapUnknown = (shift: (k: number) => number | null) => {
+    const out = new Map<number, readonly string[]>();
+    for (const [k, keys] of layout.unknownKeys) {
+      const to = shift(k);
+      if (to !== null) out.set(to, keys);
+    }
+    return out;
+  };
+  if (desired.length === count - 1) {
+    for (let j = i; j < desired.length; j++) if (desired[j] !== rules[j + 1]) return null;
+    // The general walk would keep the first of two equal rules; keep to its choice.
+    if (i + 1 < count && sameRule(rules[i] as IngressRule, rules[i + 1] as IngressRule)) return null;
+    const from = starts[i] as number;
+    const to = ends[i] as number;
+    return {
+      text: text.slice(0, from) + text.slice(to),
+      rules: [...desired],
+      layout: {
+        ...layout,
+        starts: withChange(starts, i, null, i, from - to),
+        ends: withChange(ends, i, null, i, from - to),
+        unknownKeys: remapUnknown((k) => (k === i ? null : k > i ? k - 1 : k)),
+      },
+      fresh: [],
+    };
+  }
+  for (let j = i; j < count; j++) if (desired[j + 1] !== rules[j]) return null;
+  const rule = desired[i] as IngressRule;
+  for (let k = i; k < count; k++) if (sameRule(rules[k] as IngressRule, rule)) return null;
+  checkNewRule(rule, i);
+  const at = i === 0 ? regionStart : (ends[i - 1] as number);
+  const lead = at > 0 && text[at - 1] !== '\n' ? newline : '';
+  const entry = renderRuleEntry(rule, layout.dashColumn, newline);
+  const start = at + lead.length;
+  const added = lead.length + entry.length;
+  const next = [...desired];
+  next[i] = frozenRule(rule);
+  return {
+    text: text.slice(0, at) + lead + entry + text.slice(at),
+    rules: next,
+    layout: {
+      ...layout,
+      starts: withChange(starts, i, start, i + 1, added),
+      ends: withChange(ends, i, start + entry.length, i + 1, added),
+      unknownKeys: remapUnknown((k) => (k >= i ? k + 1 : k)),
+    },
+    fresh: [{ entry, rule }],
+  };
+}
+
 /**
  * Splices `desired` into a block list. Kept entries keep their bytes and the comment lines
  * above them; runs of entries that stay in order are copied as one slice.
@@ -413,7 +607,9 @@ function splice(
   layout: BlockLayout,
   desired: readonly IngressRule[],
   checkNewRule: (rule: IngressRule, index: number) => void,
-) {
+): Spliced {
+  const quick = spliceOneChange(file, layout, desired, checkNewRule);
+  if (quick) return quick;
   const { text, rules } = file;
   const { starts, ends, regionStart, newline } = layout;
   const count = starts.length;
@@ -546,9 +742,10 @@ function fullyVerified(candidate: string, desired: readonly IngressRule[]): Pars
  */
 export function rewriteIngress(
   file: ParsedConfigFile,
-  desired: readonly IngressRule[],
+  requested: readonly IngressRule[],
   checkNewRule: (rule: IngressRule, index: number) => void = () => {},
 ): ParsedConfigFile {
+  const desired = asWrittenInYaml(requested);
   const validate = () => {
     const validation = validateIngressRules(desired, {
       format: 'yaml',
@@ -594,6 +791,22 @@ export function rewriteIngress(
   return fullyVerified(rewriteWithDocument(file, desired), desired);
 }
 
+/**
+ * The rules as cloudflared will read them once written: a number or boolean in a string field
+ * of `originRequest` is its text. Unchanged rules (nearly all) are passed through as they are.
+ */
+function asWrittenInYaml(rules: readonly IngressRule[]): readonly IngressRule[] {
+  let out: IngressRule[] | null = null;
+  rules.forEach((rule, i) => {
+    if (rule.originRequest === undefined || rule.originRequest === null) return;
+    const origin = asGoStrings(rule.originRequest, ORIGIN_REQUEST_SHAPE);
+    if (origin === rule.originRequest) return;
+    out ??= [...rules];
+    out[i] = { ...rule, originRequest: origin as Record<string, unknown> };
+  });
+  return out ?? rules;
+}
+
 /** For lists the splice cannot handle (flow style, empty, odd layout): rebuild them with the Document API. */
 function rewriteWithDocument(file: ParsedConfigFile, desired: readonly IngressRule[]): string {
   const parsed = parseAllDocuments(file.text, PARSE_OPTIONS);
@@ -622,6 +835,7 @@ function rewriteWithDocument(file: ParsedConfigFile, desired: readonly IngressRu
     }
   });
   seq.flow = false;
+  quoteForYamlV3(seq);
   doc.set('ingress', seq);
   const text = doc.toString({ lineWidth: 0, indent: 2, indentSeq: true });
   const before = doc.toJS() as Record<string, unknown>;

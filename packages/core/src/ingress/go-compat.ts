@@ -6,6 +6,8 @@
  * duration — so the validator uses these rather than the WHATWG URL parser or `parseInt`.
  */
 
+import { isIP } from 'node:net';
+
 /** Go's `strconv.Quote`: what cloudflared's messages show around a value. */
 export function goQuote(value: string): string {
   let out = '"';
@@ -175,7 +177,7 @@ function hostCharMustBeEscaped(c: string): boolean {
   return true;
 }
 
-type Escaping = 'host' | 'path' | 'fragment' | 'userinfo';
+type Escaping = 'host' | 'zone' | 'path' | 'fragment' | 'userinfo';
 
 /** Go's `url.unescape`, returning the decoded string or Go's error text. */
 function goUnescape(s: string, mode: Escaping): GoResult<string> {
@@ -188,10 +190,16 @@ function goUnescape(s: string, mode: Escaping): GoResult<string> {
       if (mode === 'host' && Number.parseInt(s[i + 1] ?? '0', 16) < 8 && s.slice(i, i + 3) !== '%25') {
         return { ok: false, error: `invalid URL escape ${goQuote(s.slice(i, i + 3))}` };
       }
+      if (mode === 'zone' && s.slice(i, i + 3) !== '%25') {
+        const byte = String.fromCharCode(Number.parseInt(s.slice(i + 1, i + 3), 16));
+        if (byte !== ' ' && (byte.charCodeAt(0) >= 0x80 || hostCharMustBeEscaped(byte))) {
+          return { ok: false, error: `invalid URL escape ${goQuote(s.slice(i, i + 3))}` };
+        }
+      }
       i += 3;
       continue;
     }
-    if (mode === 'host' && c.charCodeAt(0) < 0x80 && hostCharMustBeEscaped(c)) {
+    if ((mode === 'host' || mode === 'zone') && c.charCodeAt(0) < 0x80 && hostCharMustBeEscaped(c)) {
       return { ok: false, error: `invalid character ${goQuote(c)} in host name` };
     }
     i += 1;
@@ -216,18 +224,69 @@ function goUnescape(s: string, mode: Escaping): GoResult<string> {
 
 const validOptionalPort = (port: string) => port === '' || /^:[0-9]*$/.test(port);
 
-function parseHost(host: string): GoResult<string> {
-  if (host.startsWith('[')) {
-    const i = host.lastIndexOf(']');
-    if (i < 0) return { ok: false, error: "missing ']' in host" };
-    const colonPort = host.slice(i + 1);
-    if (!validOptionalPort(colonPort)) return { ok: false, error: `invalid port ${goQuote(colonPort)} after host` };
-  } else {
-    const i = host.lastIndexOf(':');
-    if (i !== -1) {
-      const colonPort = host.slice(i);
-      if (!validOptionalPort(colonPort)) return { ok: false, error: `invalid port ${goQuote(colonPort)} after host` };
+/**
+ * Go's `netip.ParseAddr` verdict on the text inside `[…]`, as the error `net/url` wraps. Only the
+ * IPv6 form matters here (an IPv4 literal in brackets is refused separately). The reason after
+ * the colon is Go's for the common cases (no `.`/`:` at all, or a zone without an address);
+ * for other malformed addresses Go names the exact fault, which this does not reproduce.
+ */
+function parseAddrProblem(text: string): { error: string } | { family: 4 | 6 } {
+  const quoted = `ParseAddr(${goQuote(text)})`;
+  for (const c of text) {
+    if (c === '.') {
+      return isIP(text) === 4 ? { family: 4 } : { error: `${quoted}: unable to parse IP` };
     }
+    if (c === ':') {
+      const percent = text.indexOf('%');
+      const zone = percent < 0 ? '' : text.slice(percent + 1);
+      const addr = percent < 0 ? text : text.slice(0, percent);
+      if (percent >= 0 && zone === '') return { error: `${quoted}: zone must be a non-empty string` };
+      return isIP(addr) === 6 ? { family: 6 } : { error: `${quoted}: unable to parse IP` };
+    }
+    if (c === '%') return { error: `${quoted}: missing IPv6 address` };
+  }
+  return { error: `${quoted}: unable to parse IP` };
+}
+
+/**
+ * Go's `url.parseHost` (Go 1.26, which cloudflared 2026.8 is built with): a `[` anywhere but
+ * first is refused, brackets must hold an IPv6 address, and for `http`/`https` everything
+ * after the first colon must be a port (`localhost:80:80`, `::1:8080` are refused); other
+ * schemes keep the historical last-colon rule.
+ */
+function parseHost(scheme: string, host: string): GoResult<string> {
+  const open = host.lastIndexOf('[');
+  if (open > 0) return { ok: false, error: 'invalid IP-literal' };
+  if (open === 0) {
+    const close = host.lastIndexOf(']');
+    if (close < 0) return { ok: false, error: "missing ']' in host" };
+    const colonPort = host.slice(close + 1);
+    if (!validOptionalPort(colonPort)) return { ok: false, error: `invalid port ${goQuote(colonPort)} after host` };
+    const inside = host.slice(1, close);
+    const zoneAt = inside.indexOf('%25');
+    let unescaped: string;
+    if (zoneAt >= 0) {
+      const hostPart = goUnescape(inside.slice(0, zoneAt), 'host');
+      if (!hostPart.ok) return hostPart;
+      const zonePart = goUnescape(inside.slice(zoneAt), 'zone');
+      if (!zonePart.ok) return zonePart;
+      unescaped = hostPart.value + zonePart.value;
+    } else {
+      const plain = goUnescape(inside, 'host');
+      if (!plain.ok) return plain;
+      unescaped = plain.value;
+    }
+    const addr = parseAddrProblem(unescaped);
+    if ('error' in addr) return { ok: false, error: `invalid host: ${addr.error}` };
+    if (addr.family === 4) return { ok: false, error: 'invalid IP-literal' };
+    return { ok: true, value: `[${unescaped}]${colonPort}` };
+  }
+  let i = host.indexOf(':');
+  if (i !== -1) {
+    const last = host.lastIndexOf(':');
+    if (last !== i && scheme !== 'http' && scheme !== 'https') i = last;
+    const colonPort = host.slice(i);
+    if (!validOptionalPort(colonPort)) return { ok: false, error: `invalid port ${goQuote(colonPort)} after host` };
   }
   return goUnescape(host, 'host');
 }
@@ -295,7 +354,7 @@ function parseWithoutFragment(rawUrl: string): GoResult<GoUrl> {
       authority = authority.slice(0, slash);
     }
     const at = authority.lastIndexOf('@');
-    const parsedHost = parseHost(at < 0 ? authority : authority.slice(at + 1));
+    const parsedHost = parseHost(scheme, at < 0 ? authority : authority.slice(at + 1));
     if (!parsedHost.ok) return parsedHost;
     if (at >= 0) {
       const userinfo = authority.slice(0, at);

@@ -20,7 +20,6 @@ import {
 } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { lockSync } from 'proper-lockfile';
 import type { IngressRule } from '../domain/ingress.js';
 import { TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
@@ -29,6 +28,7 @@ import type { Logger } from '../ports/logger.js';
 import { NoopLogger } from '../runtime/loggers.js';
 import { SystemClock } from '../runtime/system-clock.js';
 import { type ParsedConfigFile, parseConfigFile, rewriteIngress } from './config-file.js';
+import { type HeldFileLock, tryLockFile } from './file-lock.js';
 import { formatProblem, type IngressProblem } from './problems.js';
 import { assertWritableRule } from './safety.js';
 
@@ -157,9 +157,10 @@ function invalidFile(path: string, loaded: Loaded): TunnelError {
  *   did not write) keeps its bytes. The candidate is validated with cloudflared's rules before
  *   anything is written, and an invalid candidate is refused with `INGRESS_INVALID`.
  * - Writes are atomic (temporary file in the same directory, fsync, rename, directory fsync) and
- *   keep the file's mode and owner. A cross-process lock (`proper-lockfile`, `<path>.lock`) is
- *   held around the version check and the write, so concurrent writers from several processes
- *   each either land or get `CONCURRENT_CHANGE`.
+ *   keep the file's mode and owner. A cross-process lock (`<path>.lock`, see file-lock.ts; it
+ *   also excludes a proper-lockfile lock of that name) is held around the version check and the
+ *   write, so concurrent writers from several processes each either land or get
+ *   `CONCURRENT_CHANGE`.
  * - Each write keeps the replaced version as a timestamped backup (the last N).
  * - A missing, unparseable or invalid file is reported on read with `INGRESS_INVALID` and the
  *   line and column of each problem, and is never overwritten unless a write asks to `repair`.
@@ -175,7 +176,7 @@ export class LocalFileIngressStore implements IngressStore {
   readonly #logger: Logger;
   readonly #hooks: LocalFileIngressStoreHooks;
   /** The last file parsed or written, by version: most reads and writes skip the YAML parse. */
-  #cache: { version: string; file: ParsedConfigFile } | null = null;
+  #cache: { version: string; file: ParsedConfigFile; bytes: Buffer } | null = null;
   #backupDirReady = false;
   #pruning: Promise<void> = Promise.resolve();
   #nextTempSweep = Number.NEGATIVE_INFINITY;
@@ -280,7 +281,7 @@ export class LocalFileIngressStore implements IngressStore {
     }
     if (current.text !== null) await this.#backup(current);
     await this.#atomicWrite(current, bytes, assertHeld);
-    this.#cache = { version, file: next };
+    this.#cache = { version, file: next, bytes };
     this.#logger.info('ingress rules written', {
       version,
       previousVersion: current.version,
@@ -351,7 +352,7 @@ export class LocalFileIngressStore implements IngressStore {
       if (current.version === version) return this.#snapshot(current.file, version);
       if (current.text !== null) await this.#backup(current);
       await this.#atomicWrite(current, bytes, assertHeld);
-      this.#cache = { version, file: restored };
+      this.#cache = { version, file: restored, bytes };
       this.#logger.info('ingress backup restored', { backup: id, version, previousVersion: current.version });
       return this.#snapshot(restored, version);
     });
@@ -407,14 +408,15 @@ export class LocalFileIngressStore implements IngressStore {
         gid: -1,
       };
     }
-    const version = hashOf(bytes);
+    // The bytes we last read or wrote, unchanged: their version is known without hashing again.
+    const version = this.#cache?.bytes.equals(bytes) ? this.#cache.version : hashOf(bytes);
     const { mode, uid, gid } = info;
     if (this.#cache?.version === version) {
       return { version, text: this.#cache.file.text, file: this.#cache.file, realPath, mode: mode & 0o7777, uid, gid };
     }
     const text = this.#decode(bytes, this.path);
     const file = parseConfigFile(text);
-    this.#cache = { version, file };
+    this.#cache = { version, file, bytes };
     return { version, text, file, realPath, mode: mode & 0o7777, uid, gid };
   }
 
@@ -530,50 +532,35 @@ export class LocalFileIngressStore implements IngressStore {
 
   async #withLock<T>(fn: (assertHeld: () => void) => Promise<T>): Promise<T> {
     const deadline = this.#clock.now() + this.#lockTimeoutMs;
-    let compromised: Error | null = null;
-    let release: (() => void) | null = null;
-    for (let attempt = 0; release === null; attempt++) {
-      try {
-        release = lockSync(this.path, {
-          stale: this.#lockStaleMs,
-          realpath: false,
-          retries: 0,
-          onCompromised: (error) => {
-            compromised = error;
-          },
-        });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw fsError(error, 'lock', `${this.path}.lock`);
-        if (this.#clock.now() >= deadline) {
-          throw new TunnelError(
-            'LOCK_TIMEOUT',
-            `Another process held the lock on ${this.path} for over ${this.#lockTimeoutMs} ms.`,
-            {
-              hint: 'Retry in a moment. If no Tunnel Manager process is running, the lock is released once it is stale.',
-              details: { lock: `${this.path}.lock` },
-            },
-          );
-        }
-        await this.#clock.sleep(Math.min(40, 1 + attempt * 2) * (0.5 + Math.random()));
-      }
-    }
-    try {
-      return await fn(() => {
-        if (compromised) {
-          throw new TunnelError(
-            'LOCK_TIMEOUT',
-            `The lock on ${this.path} was lost while writing; nothing was written.`,
-            {
-              hint: 'Another process took the lock over as stale (the write was too slow). Retry.',
-              cause: compromised,
-            },
-          );
-        }
+    const lost = () =>
+      new TunnelError('LOCK_TIMEOUT', `The lock on ${this.path} was lost while writing; nothing was written.`, {
+        hint: 'Another process took the lock over as stale (the write was too slow). Retry.',
       });
-    } finally {
+    let lock: HeldFileLock | null = null;
+    for (let attempt = 0; lock === null; attempt++) {
       try {
-        release();
-      } catch {}
+        lock = tryLockFile(this.path, this.#lockStaleMs, lost);
+      } catch (error) {
+        throw fsError(error, 'lock', `${this.path}.lock`);
+      }
+      if (lock !== null) break;
+      if (this.#clock.now() >= deadline) {
+        throw new TunnelError(
+          'LOCK_TIMEOUT',
+          `Another process held the lock on ${this.path} for over ${this.#lockTimeoutMs} ms.`,
+          {
+            hint: 'Retry in a moment. If no Tunnel Manager process is running, the lock is released once it is stale.',
+            details: { lock: `${this.path}.lock` },
+          },
+        );
+      }
+      await this.#clock.sleep(Math.min(40, 1 + attempt * 2) * (0.5 + Math.random()));
+    }
+    const held = lock;
+    try {
+      return await fn(() => held.assertHeld());
+    } finally {
+      held.release();
     }
   }
 }

@@ -1,5 +1,6 @@
 import { parseGoDuration } from './go-compat.js';
 import { type IngressProblem, type IngressProblemCode, problem } from './problems.js';
+import type { GoShape } from './yaml-v3.js';
 
 /**
  * How `originRequest` values are typed. `yaml`: a local `config.yml` as cloudflared's yaml.v3
@@ -11,11 +12,12 @@ import { type IngressProblem, type IngressProblemCode, problem } from './problem
  */
 export type IngressFormat = 'yaml' | 'json' | 'auto';
 
-type FieldSpec =
+export type FieldSpec =
   | 'duration'
   | 'bool'
   | 'int'
   | 'uint'
+  | 'uint64'
   | 'string'
   | { readonly list: FieldSpec; readonly goType: string }
   | { readonly object: Readonly<Record<string, FieldSpec>>; readonly goType: string };
@@ -57,11 +59,27 @@ export const ORIGIN_REQUEST_FIELDS: Readonly<Record<string, FieldSpec>> = {
   },
 };
 
+/** {@link ORIGIN_REQUEST_FIELDS} as the YAML decoder sees it: which values are Go strings. */
+function shapeOf(spec: FieldSpec): GoShape {
+  if (spec === 'string') return 'string';
+  if (typeof spec !== 'object') return 'other';
+  if ('list' in spec) return { list: shapeOf(spec.list) };
+  return { object: Object.fromEntries(Object.entries(spec.object).map(([k, v]) => [k, shapeOf(v)])) };
+}
+
 const ORIGIN_REQUEST_SPEC: FieldSpec = { object: ORIGIN_REQUEST_FIELDS, goType: 'config.OriginRequestConfig' };
 
-/** yaml.v3 decodes these strings into a Go `bool` (YAML 1.1 compatibility). */
-const YAML_TRUE = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON', 'true', 'True', 'TRUE']);
-const YAML_FALSE = new Set(['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF', 'false', 'False', 'FALSE']);
+/** Where `config.OriginRequestConfig` has Go strings (a plain scalar there keeps its text). */
+export const ORIGIN_REQUEST_SHAPE: GoShape = shapeOf(ORIGIN_REQUEST_SPEC);
+
+/**
+ * The strings yaml.v3 decodes into a Go `bool` besides the booleans its resolver already made
+ * (YAML 1.1 compatibility, decode.go): `noTLSVerify: yes` and `noTLSVerify: "yes"` are true.
+ * `true`/`false` are not here: unquoted they already are booleans, and a quoted `"true"` is a
+ * string yaml.v3 refuses ("cannot unmarshal !!str `true` into bool").
+ */
+const YAML_TRUE = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON']);
+const YAML_FALSE = new Set(['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF']);
 
 /** The boolean cloudflared reads from a value, or null when it is not one. */
 export function goBool(value: unknown, format: IngressFormat): boolean | null {
@@ -104,6 +122,7 @@ const GO_TYPE: Record<Exclude<FieldSpec, object>, string> = {
   bool: 'bool',
   int: 'int',
   uint: 'uint',
+  uint64: 'uint64',
   string: 'string',
 };
 
@@ -186,11 +205,12 @@ function checkValue(value: unknown, spec: FieldSpec, field: string, sink: Sink):
       if (goBool(value, format) === null) fail(format === 'json' ? 'true or false' : 'a boolean (true/false, yes/no)');
       return;
     case 'int':
-    case 'uint': {
+    case 'uint':
+    case 'uint64': {
       const integral =
         format === 'json' ? Number.isInteger(value) : typeof value === 'number' && Number.isFinite(value);
-      if (typeof value !== 'number' || !integral || (spec === 'uint' && value < 0)) {
-        fail(spec === 'uint' ? 'a non-negative integer' : 'an integer');
+      if (typeof value !== 'number' || !integral || (spec !== 'int' && value < 0)) {
+        fail(spec === 'int' ? 'an integer' : 'a non-negative integer');
       }
       return;
     }
@@ -229,6 +249,21 @@ function checkObject(
     const spec = fields[name];
     if (spec) checkValue(child, spec, field, sink);
   }
+}
+
+/**
+ * Type-checks any decoded value against a field spec the way cloudflared's decoder would (for
+ * top-level sections such as `warp-routing`): unknown keys are warnings, wrong types errors.
+ */
+export function checkDecoded(
+  value: unknown,
+  spec: FieldSpec,
+  field: string,
+  format: IngressFormat,
+  errors: IngressProblem[],
+  warnings: IngressProblem[],
+): void {
+  checkValue(value, spec, field, { ruleNumber: null, format, errors, warnings });
 }
 
 /**

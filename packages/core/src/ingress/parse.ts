@@ -60,7 +60,10 @@ export function parseIngressRules(raw: unknown, options: IngressParseOptions = {
     );
     return { rules, errors, warnings };
   }
-  raw.forEach((entry, index) => {
+  // yaml.v3 skips a null item (`-` alone) when it decodes into a struct; encoding/json leaves a
+  // zero struct (a rule with no service) in its place.
+  const entries = format === 'yaml' ? raw.filter((entry) => entry !== null && entry !== undefined) : raw;
+  entries.forEach((entry, index) => {
     const n = index + 1;
     if (entry === null || entry === undefined) {
       rules.push({ service: '' });

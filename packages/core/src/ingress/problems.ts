@@ -26,7 +26,9 @@ export type IngressProblemCode =
   | 'invalid-value'
   /** The rule list or a rule is not shaped like cloudflared's (not a list, not a mapping). */
   | 'invalid-structure'
-  /** The YAML does not parse. */
+  /** Two settings cloudflared refuses together (a top-level `url` beside ingress rules). */
+  | 'flag-conflict'
+  /** The YAML does not parse (as cloudflared's yaml.v3 reads it). */
   | 'yaml-syntax'
   /** The configuration file does not exist. */
   | 'missing-file'

@@ -216,6 +216,65 @@ describe('rewriteIngress', () => {
   });
 });
 
+describe('one rule added or removed (the quick splice)', () => {
+  // Clones defeat the identity test, so the general walk runs: both must make the same file.
+  const clone = (rules: readonly IngressRule[]) => rules.map((r) => structuredClone(r) as IngressRule);
+  const variants = [
+    HAND,
+    HAND.replaceAll('\n', '\r\n'),
+    HAND.replace('  - service: http_status:404\n', '  - service: http_status:404'),
+  ];
+
+  it('writes exactly what the general walk writes, for every insertion and removal point', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...variants),
+        fc.nat(10),
+        fc.boolean(),
+        fc.constantFrom('new.example.com', 'www.example.com', 'app.example.com'),
+        (text, where, add, host) => {
+          const file = parseConfigFile(text);
+          const n = file.rules.length;
+          let desired: IngressRule[];
+          if (add) {
+            const at = where % (n + 1);
+            desired = [...file.rules.slice(0, at), managed(host), ...file.rules.slice(at)];
+          } else {
+            const at = where % n;
+            desired = file.rules.filter((_, i) => i !== at);
+          }
+          let quick: ReturnType<typeof rewriteIngress> | Error;
+          let general: ReturnType<typeof rewriteIngress> | Error;
+          try {
+            quick = rewriteIngress(file, desired);
+          } catch (error) {
+            quick = error as Error;
+          }
+          try {
+            general = rewriteIngress(file, clone(desired));
+          } catch (error) {
+            general = error as Error;
+          }
+          if (quick instanceof Error || general instanceof Error) {
+            expect(String(quick instanceof Error ? quick.message : 'ok')).toBe(
+              String(general instanceof Error ? general.message : 'ok'),
+            );
+            return;
+          }
+          expect(quick.text).toBe(general.text);
+          expect([...(quick.layout?.starts ?? [])]).toEqual([...(general.layout?.starts ?? [])]);
+          expect([...(quick.layout?.ends ?? [])]).toEqual([...(general.layout?.ends ?? [])]);
+          expect(quick.rules.map((r) => r.hostname)).toEqual(general.rules.map((r) => r.hostname));
+          // …and the file it makes reads back as the rules asked for.
+          const reread = parseConfigFile(quick.text);
+          expect(reread.rules.length).toBe(desired.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('the template for managed entries', () => {
   const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/);
   const tld = fc.oneof(

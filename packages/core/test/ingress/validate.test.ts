@@ -3,6 +3,7 @@ import {
   type IngressFormat,
   type IngressProblemCode,
   type IngressRule,
+  parseConfigFile,
   parseIngressConfig,
   parseIngressRules,
   validateIngressRules,
@@ -467,6 +468,124 @@ const CASES: Case[] = [
     originRequest: { bastionMode: true },
     error: { code: 'invalid-service', rule: 1, cloudflared: badAddress('') },
   },
+
+  // --- issue 19: service URLs as Go 1.26's net/url parses them (url.go parseHost) ---
+  {
+    name: 'http: a second colon after the host:port',
+    rules: [ok('a.com', 'http://localhost:80:80'), CATCH_ALL],
+    error: {
+      code: 'invalid-service',
+      rule: 1,
+      cloudflared: 'parse "http://localhost:80:80": invalid port ":80:80" after host',
+    },
+  },
+  {
+    name: 'https: an unbracketed IPv6 address',
+    rules: [ok('a.com', 'https://::1:8080'), CATCH_ALL],
+    error: {
+      code: 'invalid-service',
+      rule: 1,
+      cloudflared: 'parse "https://::1:8080": invalid port "::1:8080" after host',
+    },
+  },
+  {
+    name: 'tcp: an unbracketed IPv6 address (other schemes keep the last-colon rule)',
+    rules: [ok('a.com', 'tcp://::1:8080'), CATCH_ALL],
+    error: null,
+  },
+  {
+    name: 'a name in brackets',
+    rules: [ok('a.com', 'http://[localhost]:8080'), CATCH_ALL],
+    error: {
+      code: 'invalid-service',
+      rule: 1,
+      cloudflared: 'parse "http://[localhost]:8080": invalid host: ParseAddr("localhost"): unable to parse IP',
+    },
+  },
+  {
+    name: 'an IPv4 address in brackets',
+    rules: [ok('a.com', 'http://[127.0.0.1]:8080'), CATCH_ALL],
+    error: { code: 'invalid-service', rule: 1, cloudflared: 'parse "http://[127.0.0.1]:8080": invalid IP-literal' },
+  },
+  {
+    name: 'a bracket after the start of the host',
+    rules: [ok('a.com', 'http://a[::1]:8080'), CATCH_ALL],
+    error: { code: 'invalid-service', rule: 1, cloudflared: 'parse "http://a[::1]:8080": invalid IP-literal' },
+  },
+  {
+    name: 'an IPv6 zone with nothing after %25',
+    rules: [ok('a.com', 'http://[fe80::1%25]:80'), CATCH_ALL],
+    error: {
+      code: 'invalid-service',
+      rule: 1,
+      cloudflared:
+        'parse "http://[fe80::1%25]:80": invalid host: ParseAddr("fe80::1%"): zone must be a non-empty string',
+    },
+  },
+  {
+    name: 'a zone without an address',
+    rules: [ok('a.com', 'http://[%25eth0]:80'), CATCH_ALL],
+    error: {
+      code: 'invalid-service',
+      rule: 1,
+      cloudflared: 'parse "http://[%25eth0]:80": invalid host: ParseAddr("%eth0"): missing IPv6 address',
+    },
+  },
+  { name: 'an IPv6 address with a zone', rules: [ok('a.com', 'http://[fe80::1%25eth0]:80'), CATCH_ALL], error: null },
+  { name: 'an IPv4-mapped IPv6 address', rules: [ok('a.com', 'http://[::ffff:10.0.0.1]:80'), CATCH_ALL], error: null },
+
+  // --- issue 19: typed keys as yaml.v3 decodes them (decode.go: only YAML 1.1 words are bool strings) ---
+  {
+    name: 'YAML: a quoted "true" into a bool',
+    format: 'yaml',
+    rules: [{ hostname: 'a.com', service: 'http://h:1', originRequest: { noTLSVerify: 'true' } }, CATCH_ALL],
+    error: { code: 'invalid-value', rule: 1, cloudflared: 'cannot unmarshal !!str `true` into bool' },
+  },
+  {
+    name: 'YAML: a quoted "False" into a bool',
+    format: 'yaml',
+    rules: [{ hostname: 'a.com', service: 'http://h:1', originRequest: { http2Origin: 'False' } }, CATCH_ALL],
+    error: { code: 'invalid-value', rule: 1, cloudflared: 'cannot unmarshal !!str `False` into bool' },
+  },
+  {
+    name: 'YAML: "on", "off", "Y" and "NO" are bools (YAML 1.1 compatibility)',
+    format: 'yaml',
+    rules: [
+      {
+        hostname: 'a.com',
+        service: 'http://h:1',
+        originRequest: { noTLSVerify: 'on', http2Origin: 'off', noHappyEyeballs: 'Y', disableChunkedEncoding: 'NO' },
+      },
+      CATCH_ALL,
+    ],
+    error: null,
+  },
+  {
+    name: 'YAML: a quoted "true" in access.required',
+    format: 'yaml',
+    rules: [
+      {
+        hostname: 'a.com',
+        service: 'http://h:1',
+        originRequest: { access: { required: 'true', teamName: 't', audTag: ['x'] } },
+      },
+      CATCH_ALL,
+    ],
+    error: { code: 'invalid-value', rule: 1, cloudflared: 'cannot unmarshal !!str `true` into bool' },
+  },
+  {
+    name: 'YAML: a quoted "TRUE" in the top-level originRequest',
+    format: 'yaml',
+    rules: [ok('a.com'), CATCH_ALL],
+    originRequest: { matchSNItoHost: 'TRUE' },
+    error: { code: 'invalid-value', rule: null, cloudflared: 'cannot unmarshal !!str `TRUE` into bool' },
+  },
+  {
+    name: 'YAML: a fraction into an int (yaml.v3 truncates a float)',
+    format: 'yaml',
+    rules: [{ hostname: 'a.com', service: 'http://h:1', originRequest: { keepAliveConnections: 1.5 } }, CATCH_ALL],
+    error: null,
+  },
 ];
 
 describe('validateIngressRules (cloudflared-exact)', () => {
@@ -593,5 +712,302 @@ describe('parseIngressRules / parseIngressConfig', () => {
     expect(result.errors).toEqual([]);
     expect(result.originRequest).toEqual({ bastionMode: true });
     expect(parseIngressConfig({ tunnel: 'x' }).errors[0]?.code).toBe('no-rules');
+  });
+});
+
+interface FileCase {
+  readonly name: string;
+  /** A whole config.yml. */
+  readonly text: string;
+  /** null: cloudflared accepts the file. Otherwise its first error, positioned in the file. */
+  readonly error: {
+    code: IngressProblemCode;
+    rule: number | null;
+    cloudflared: string;
+    line: number;
+    column: number;
+  } | null;
+  /** How many rules cloudflared reads (when accepted). */
+  readonly rules?: number;
+}
+
+const TAIL = '  - service: http_status:404\n';
+const withRule = (body: string, head = '') =>
+  `${head}tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef\ningress:\n  - hostname: a.example.com\n${body}${TAIL}`;
+
+// Whole files, from yaml.v3's decode (resolve.go, decode.go, scannerc.go) through cloudflared's
+// configFileSettings getters (config/configuration.go) to `ingress validate`'s url check
+// (cmd/cloudflared/tunnel/ingress_subcommands.go). Each expectation was derived from that source.
+const FILE_CASES: FileCase[] = [
+  // typed keys decoded like yaml.v3
+  {
+    name: 'a quoted "true" into noTLSVerify is refused',
+    text: withRule('    service: http://localhost:8080\n    originRequest:\n      noTLSVerify: "true"\n'),
+    error: {
+      code: 'invalid-value',
+      rule: 1,
+      cloudflared: 'cannot unmarshal !!str `true` into bool',
+      line: 6,
+      column: 7,
+    },
+  },
+  {
+    name: 'a quoted "yes" into noTLSVerify is accepted (YAML 1.1 compatibility)',
+    text: withRule('    service: http://localhost:8080\n    originRequest:\n      noTLSVerify: "yes"\n'),
+    error: null,
+    rules: 2,
+  },
+  {
+    name: 'unquoted yes, True and off are accepted',
+    text: withRule(
+      '    service: http://localhost:8080\n    originRequest: {noTLSVerify: yes, http2Origin: True, noHappyEyeballs: off}\n',
+    ),
+    error: null,
+  },
+  {
+    name: 'a quoted "false" in the top-level originRequest is refused',
+    text: withRule('    service: http://localhost:8080\n', "originRequest:\n  disableChunkedEncoding: 'false'\n"),
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'cannot unmarshal !!str `false` into bool',
+      line: 2,
+      column: 3,
+    },
+  },
+  {
+    name: 'int keys take what yaml.v3 resolves as numbers: 1_000, 0x10, 0o17, 0b11, 08 (a float)',
+    text: withRule(
+      '    service: http://localhost:8080\n    originRequest: {keepAliveConnections: 1_000, proxyPort: 0x10}\n  - hostname: b.example.com\n    service: http://localhost:1\n    originRequest: {keepAliveConnections: 0o17, proxyPort: 0b11}\n  - hostname: c.example.com\n    service: http://localhost:1\n    originRequest: {keepAliveConnections: 08}\n',
+    ),
+    error: null,
+    rules: 4,
+  },
+  {
+    name: 'a quoted number into an int is refused',
+    text: withRule('    service: http://localhost:8080\n    originRequest:\n      keepAliveConnections: "10"\n'),
+    error: { code: 'invalid-value', rule: 1, cloudflared: 'cannot unmarshal !!str `10` into int', line: 6, column: 7 },
+  },
+  {
+    name: 'a bare number as a duration is refused, a quoted duration accepted',
+    text: withRule('    service: http://localhost:8080\n    originRequest: {tlsTimeout: "10s", connectTimeout: 10}\n'),
+    error: {
+      code: 'invalid-value',
+      rule: 1,
+      cloudflared: 'cannot unmarshal !!int `10` into time.Duration',
+      line: 5,
+      column: 40,
+    },
+  },
+  {
+    name: 'tunnel must decode into a string',
+    text: `tunnel: [a]\ningress:\n${TAIL}`,
+    error: { code: 'invalid-value', rule: null, cloudflared: 'cannot unmarshal !!seq into string', line: 1, column: 1 },
+  },
+  {
+    name: 'warp-routing durations are typed too',
+    text: `warp-routing:\n  connectTimeout: 5\ningress:\n${TAIL}`,
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'cannot unmarshal !!int `5` into time.Duration',
+      line: 2,
+      column: 3,
+    },
+  },
+
+  // top-level keys are cloudflared's flags
+  {
+    name: 'grace-period as a list',
+    text: withRule('    service: http://localhost:8080\n', 'grace-period: [1]\n'),
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'expected duration found []interface {} for grace-period',
+      line: 1,
+      column: 15,
+    },
+  },
+  {
+    name: 'grace-period as a bare number',
+    text: withRule('    service: http://localhost:8080\n', 'grace-period: 30\n'),
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'expected duration found int for grace-period',
+      line: 1,
+      column: 15,
+    },
+  },
+  {
+    name: 'grace-period with an unknown unit (time.ParseDuration)',
+    text: withRule('    service: http://localhost:8080\n', 'grace-period: 30x\n'),
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'time: unknown unit "x" in duration "30x"',
+      line: 1,
+      column: 15,
+    },
+  },
+  {
+    name: 'flag booleans are strict: no-autoupdate: yes is a string',
+    text: withRule('    service: http://localhost:8080\n', 'no-autoupdate: yes\n'),
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'expected boolean found string for no-autoupdate',
+      line: 1,
+      column: 16,
+    },
+  },
+  {
+    name: 'retries as a float',
+    text: withRule('    service: http://localhost:8080\n', 'retries: 5.0\n'),
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'expected int found float64 for retries',
+      line: 1,
+      column: 10,
+    },
+  },
+  {
+    name: 'metrics left empty is nil, not a string',
+    text: withRule('    service: http://localhost:8080\n', 'metrics:\n'),
+    error: {
+      code: 'invalid-value',
+      rule: null,
+      cloudflared: 'expected string found <nil> for metrics',
+      line: 1,
+      column: 1,
+    },
+  },
+  {
+    name: 'a string list with a number in it',
+    text: withRule('    service: http://localhost:8080\n', 'edge: [a.example.com, 7]\n'),
+    error: { code: 'invalid-value', rule: null, cloudflared: 'expected string, found int for 7', line: 1, column: 7 },
+  },
+  {
+    name: 'well-typed flags are accepted',
+    text: withRule(
+      '    service: http://localhost:8080\n',
+      'grace-period: 1m30s\nno-autoupdate: true\nretries: 5\nmetrics: localhost:2000\nprotocol: quic\nedge: [a, b]\n',
+    ),
+    error: null,
+  },
+  {
+    name: 'url beside ingress rules',
+    text: withRule('    service: http://localhost:8080\n', 'url: http://localhost:8000\n'),
+    error: {
+      code: 'flag-conflict',
+      rule: null,
+      cloudflared: "You can't set the --url flag (or $TUNNEL_URL) when using multiple-origin ingress rules",
+      line: 1,
+      column: 1,
+    },
+  },
+  {
+    name: 'an empty url is never set',
+    text: withRule('    service: http://localhost:8080\n', 'url: ""\n'),
+    error: null,
+  },
+
+  // YAML read the same way
+  {
+    name: 'null list items are skipped, and the rules after them numbered without them',
+    text: `ingress:\n  -\n  - ~\n  - hostname: a.example.com\n    service: localhost:8080\n${TAIL}`,
+    error: {
+      code: 'invalid-service',
+      rule: 1,
+      cloudflared: 'localhost:8080 is an invalid address, please make sure it has a scheme and a hostname',
+      line: 5,
+      column: 5,
+    },
+  },
+  {
+    name: 'a file with null list items is accepted',
+    text: `ingress:\n  - hostname: a.example.com\n    service: http://localhost:8080\n  -\n${TAIL}  - null\n`,
+    error: null,
+    rules: 2,
+  },
+  {
+    name: 'an unquoted *.example.com is a syntax error, not an alias',
+    text: '# cloudflared\ningress:\n  - hostname: *.example.com\n    service: http://localhost:8080\n  - service: http_status:404\n',
+    error: {
+      code: 'yaml-syntax',
+      rule: null,
+      cloudflared: 'yaml: line 3: did not find expected alphabetic or numeric character',
+      line: 3,
+      column: 15,
+    },
+  },
+  {
+    name: 'an anchor name yaml.v3 cannot scan',
+    text: `base: &a.b {service: x}\ningress:\n${TAIL}`,
+    error: {
+      code: 'yaml-syntax',
+      rule: null,
+      cloudflared: 'yaml: line 1: did not find expected alphabetic or numeric character',
+      line: 1,
+      column: 7,
+    },
+  },
+  {
+    name: 'an alias to no anchor',
+    text: `ingress:\n  - hostname: *nowhere\n    service: http://localhost:1\n${TAIL}`,
+    error: {
+      code: 'yaml-syntax',
+      rule: null,
+      cloudflared: "yaml: unknown anchor 'nowhere' referenced",
+      line: 2,
+      column: 15,
+    },
+  },
+  {
+    name: 'a well-named anchor and alias',
+    text: `x-svc: &svc http://localhost:8080\ningress:\n  - hostname: a.example.com\n    service: *svc\n${TAIL}`,
+    error: null,
+  },
+
+  // service URLs, positioned
+  {
+    name: 'a service URL with two ports',
+    text: withRule('    service: http://localhost:80:80\n'),
+    error: {
+      code: 'invalid-service',
+      rule: 1,
+      cloudflared: 'parse "http://localhost:80:80": invalid port ":80:80" after host',
+      line: 4,
+      column: 5,
+    },
+  },
+];
+
+describe('parseConfigFile: config.yml as cloudflared 2026.8 reads it (issue 19)', () => {
+  it.each(FILE_CASES.map((c) => [c.name, c] as const))('%s', (_, c) => {
+    const parsed = parseConfigFile(c.text);
+    if (c.error === null) {
+      expect(parsed.errors).toEqual([]);
+      if (c.rules !== undefined) expect(parsed.rules.length).toBe(c.rules);
+      return;
+    }
+    const first = parsed.errors[0];
+    expect({
+      code: first?.code,
+      rule: first?.ruleNumber,
+      cloudflared: first?.cloudflared,
+      line: first?.line,
+      column: first?.column,
+    }).toEqual(c.error);
+    if (c.error.rule !== null) expect(first?.message).toContain(`Rule #${c.error.rule}`);
+  });
+
+  it('never throws for a file: every YAML problem is a positioned yaml-syntax error', () => {
+    for (const text of ['a: *x\n', 'a: &x [*x]\n', 'ingress:\n  - <<: *nope\n', 'k: &a\n  - *a\n']) {
+      const parsed = parseConfigFile(text);
+      expect(parsed.errors.length).toBeGreaterThan(0);
+      for (const e of parsed.errors) expect(typeof e.line).toBe('number');
+    }
   });
 });
