@@ -54,7 +54,7 @@ function assertManagedRule(rule: IngressRule, owner: unknown, ruleNumber: number
       { hint: `Nothing was written. An owner is a project name (a–z, 0–9, "-", 1–63 characters) or "${ADMIN_OWNER}".` },
     );
   }
-  const canonical = Hostname.parse(rule.hostname ?? '').value;
+  const canonical = Hostname.parse(rule.hostname ?? '', { allowWildcard: true }).value;
   if (canonical !== rule.hostname) {
     throw new TunnelError(
       'INVALID_HOSTNAME',

@@ -1,8 +1,10 @@
 import type { TunnelConfig } from '../config/schema.js';
 import type { IngressRule } from '../domain/ingress.js';
 import { FINAL_ROUTE_STATES, RELEASED_ROUTE_STATES } from '../domain/route.js';
+import { type OriginSettings, originRequestFor } from '../domain/route-options.js';
 import { type ErrorCode, isTunnelError, TunnelError, toTunnelError } from '../errors.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
+import { sameValue } from '../ingress/rules.js';
 import type { Clock } from '../ports/clock.js';
 import type { CnameSpec, DnsProvider, DnsRecord } from '../ports/dns-provider.js';
 import type { Logger } from '../ports/logger.js';
@@ -16,8 +18,12 @@ import type { RestartRequester } from './pipeline.js';
  * - `create_dns`: an active route has no record;
  * - `delete_dns`: a record carries the manager's mark but no live route holds it;
  * - `relink`: the route's record exists under another id than the one stored;
- * - `add_rule` / `update_rule`: an active route's managed rule is missing / points elsewhere;
- * - `remove_rule`: a managed rule no live route holds (or that another owner's route needs).
+ * - `add_rule` / `update_rule`: an active route's managed rule (its hostname and path) is
+ *   missing / points elsewhere or has other origin settings;
+ * - `remove_rule`: a managed rule no live route holds at its path (or whose hostname another
+ *   owner's route holds).
+ *
+ * A hostname's routes (one per path) share one record: `create_dns` is planned once per name.
  */
 export type ReconcileChangeKind = 'create_dns' | 'delete_dns' | 'relink' | 'add_rule' | 'update_rule' | 'remove_rule';
 
@@ -25,6 +31,10 @@ export type ReconcileChangeKind = 'create_dns' | 'delete_dns' | 'relink' | 'add_
 export interface ReconcileChange {
   readonly kind: ReconcileChangeKind;
   readonly hostname: string;
+  /** Rule changes: the rule's path (null: the path-less rule; for a foreign `remove_rule`, every path). */
+  readonly path: string | null;
+  /** `add_rule` / `update_rule`: the origin settings the rule gets. */
+  readonly originRequest: OriginSettings | null;
   /** The owner of the route (or, for deletes, the owner the mark names). */
   readonly owner: string;
   /** DNS changes: the zone. */
@@ -86,7 +96,8 @@ export interface ReconcilerDeps {
   readonly config: Pick<TunnelConfig, 'reconcile'>;
   readonly store: Pick<StateStore, 'routes'>;
   readonly dns: () => DnsProvider;
-  readonly ingress: Pick<IngressManager, 'read' | 'upsertManagedRule' | 'removeManagedRule'>;
+  readonly ingress: Pick<IngressManager, 'read' | 'upsertManagedRule' | 'removeManagedRule'> &
+    Partial<Pick<IngressManager, 'ruleFormat'>>;
   readonly restarts: RestartRequester;
   readonly audit: AuditTrail;
   readonly clock: Clock;
@@ -95,6 +106,11 @@ export interface ReconcilerDeps {
   readonly domains: Pick<DomainService, 'listOrDiscover'>;
   readonly tunnelTarget: () => string;
 }
+
+/** Whether `c` is the removal of a rule whose hostname another owner's route holds (every path goes). */
+const foreignPlanned = (plan: ReconcilePlan, c: ReconcileChange): boolean =>
+  c.kind === 'remove_rule' &&
+  plan.changes.some((x) => x.hostname === c.hostname && x.kind === 'add_rule' && x.owner !== c.owner);
 
 const DELETES: ReadonlySet<ReconcileChangeKind> = new Set(['delete_dns', 'remove_rule']);
 const ORDER: Record<ReconcileChangeKind, number> = {
@@ -108,7 +124,7 @@ const ORDER: Record<ReconcileChangeKind, number> = {
 
 /** What identifies a change across two plans of the same drift. */
 const keyOf = (c: ReconcileChange): string =>
-  [c.kind, c.hostname, c.owner, c.zoneId ?? '', c.recordId ?? '', c.service ?? ''].join('|');
+  [c.kind, c.hostname, c.path ?? '', c.owner, c.zoneId ?? '', c.recordId ?? '', c.service ?? ''].join('|');
 
 function change(
   kind: ReconcileChangeKind,
@@ -118,6 +134,8 @@ function change(
   return {
     kind,
     hostname: fields.hostname,
+    path: fields.path ?? null,
+    originRequest: fields.originRequest ?? null,
     owner: fields.owner,
     zoneId: fields.zoneId ?? null,
     zoneName: fields.zoneName ?? null,
@@ -155,6 +173,7 @@ export class Reconciler {
 
     const changes: ReconcileChange[] = [];
     const claimed = new Set<string>();
+    const recordPlanned = new Set<string>();
     for (const route of active) {
       const good = records.filter(
         (r) =>
@@ -173,6 +192,9 @@ export class Reconciler {
         routeId: route.id,
       };
       if (!keep) {
+        // The hostname's other paths share the record: one create, which links them all.
+        if (recordPlanned.has(route.hostname)) continue;
+        recordPlanned.add(route.hostname);
         changes.push(
           change(
             'create_dns',
@@ -212,12 +234,25 @@ export class Reconciler {
         ),
       );
     }
+    const format = deps.ingress.ruleFormat ?? 'yaml';
+    const foreignHosts = new Set<string>();
     for (const route of active) {
-      const rules = managedRules.filter((r) => r.hostname === route.hostname);
-      const foreign = rules.filter((r) => r.managed?.owner !== route.owner);
+      const named = managedRules.filter((r) => r.hostname === route.hostname);
+      const foreign = named.filter((r) => r.managed?.owner !== route.owner);
+      const rules = named.filter((r) => (r.path ?? '') === (route.path ?? ''));
       const own = foreign.length > 0 ? undefined : rules[0];
-      const at = { hostname: route.hostname, owner: route.owner, routeId: route.id, service: route.target };
-      if (foreign.length > 0) {
+      const shown = `${route.hostname}${route.path ? ` path ${route.path}` : ''}`;
+      const at = {
+        hostname: route.hostname,
+        path: route.path,
+        originRequest: route.originRequest,
+        owner: route.owner,
+        routeId: route.id,
+        service: route.target,
+      };
+      const wanted = originRequestFor(route.originRequest, format) ?? undefined;
+      if (foreign.length > 0 && !foreignHosts.has(route.hostname)) {
+        foreignHosts.add(route.hostname);
         changes.push(
           change(
             'remove_rule',
@@ -227,22 +262,36 @@ export class Reconciler {
         );
       }
       if (!own) {
-        changes.push(change('add_rule', at, `add ingress rule ${route.hostname} → ${route.target} for ${route.owner}`));
-      } else if (own.service !== route.target || rules.length > 1) {
+        changes.push(change('add_rule', at, `add ingress rule ${shown} → ${route.target} for ${route.owner}`));
+      } else if (
+        own.service !== route.target ||
+        rules.length > 1 ||
+        !sameValue(own.originRequest ?? undefined, wanted)
+      ) {
         changes.push(
-          change('update_rule', at, `point ingress rule ${route.hostname} at ${route.target} (now ${own.service})`),
+          change(
+            'update_rule',
+            at,
+            own.service !== route.target
+              ? `point ingress rule ${shown} at ${route.target} (now ${own.service})`
+              : `rewrite ingress rule ${shown} → ${route.target} with its stored origin settings`,
+          ),
         );
       }
     }
     const removed = new Set<string>();
     for (const rule of managedRules) {
-      if (removed.has(rule.hostname) || live.some((r) => r.hostname === rule.hostname)) continue;
-      removed.add(rule.hostname);
+      const path = rule.path ?? '';
+      const key = `${rule.hostname}|${path}`;
+      if (foreignHosts.has(rule.hostname) || removed.has(key)) continue;
+      if (live.some((r) => r.hostname === rule.hostname && (r.path ?? '') === path)) continue;
+      removed.add(key);
+      const shown = `${rule.hostname}${path ? ` path ${path}` : ''}`;
       changes.push(
         change(
           'remove_rule',
-          { hostname: rule.hostname, owner: rule.managed?.owner ?? '' },
-          `remove ingress rule ${rule.hostname} → ${rule.service} (marked for ${rule.managed?.owner}): no route holds it`,
+          { hostname: rule.hostname, path: path || null, owner: rule.managed?.owner ?? '' },
+          `remove ingress rule ${shown} → ${rule.service} (marked for ${rule.managed?.owner}): no route holds it`,
         ),
       );
     }
@@ -326,11 +375,16 @@ export class Reconciler {
           for (const c of changes.filter((x) => x.kind === kind)) {
             guard.assertHeld();
             try {
+              // A foreign rule (another owner's, for a name this owner's route holds) goes with
+              // every path; an orphan goes alone.
+              const foreignRule = kind === 'remove_rule' && foreignPlanned(fresh, c);
               const r =
                 kind === 'remove_rule'
-                  ? await deps.ingress.removeManagedRule(c.hostname)
+                  ? await deps.ingress.removeManagedRule(c.hostname, foreignRule ? {} : { path: c.path })
                   : await deps.ingress.upsertManagedRule({
                       hostname: c.hostname,
+                      path: c.path,
+                      originRequest: c.originRequest,
                       service: c.service as string,
                       owner: c.owner,
                     });
@@ -438,6 +492,15 @@ export class Reconciler {
             { dnsRecordId: record.id, updatedAt: deps.clock.now() },
             { expectState: 'active' },
           );
+          // The hostname's other active paths share the record.
+          for (const sibling of await deps.store.routes.listLive(c.hostname)) {
+            if (sibling.id === c.routeId || sibling.state !== 'active') continue;
+            await deps.store.routes.update(
+              sibling.id,
+              { dnsRecordId: record.id, updatedAt: deps.clock.now() },
+              { expectState: 'active' },
+            );
+          }
           report(c);
         } catch (error) {
           if (!isTunnelError(error)) throw error;

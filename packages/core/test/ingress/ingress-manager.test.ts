@@ -175,7 +175,7 @@ describe('IngressManager', () => {
   it('rejects bad input before reading anything', async () => {
     const { store, ingress } = manager();
     const cases = [
-      [{ hostname: '*.example.com', service: 'http://a:1', owner: 'alpha' }, 'INVALID_HOSTNAME'],
+      [{ hostname: 'a.*.example.com', service: 'http://a:1', owner: 'alpha' }, 'INVALID_HOSTNAME'],
       [{ hostname: 'a.example.com', service: 'http://a:1/path', owner: 'alpha' }, 'INVALID_INPUT'],
       [{ hostname: 'a.example.com', service: 'http://a:99999', owner: 'alpha' }, 'INVALID_INPUT'],
       [{ hostname: 'a.example.com', service: 'http://a:1', owner: 'Alpha' }, 'INVALID_INPUT'],
