@@ -275,7 +275,7 @@ export class TunnelManager implements TunnelManagerApi {
     const startedAt = this.#clock.now();
     let owner: string | null = projectOf(actor);
     let target: string | null = typeof hostname === 'string' ? hostname : null;
-    const rawPath = (options ?? {}).path;
+    const rawPath = options?.path;
     try {
       const a = parseActor(actor);
       const name = Hostname.parse(hostname, { allowWildcard: true });
