@@ -33,6 +33,11 @@ const dnsWrites = (w: World) => w.cf.requests.filter((r) => r.method !== 'GET').
 
 let world: World | null = null;
 const cleanup: string[] = [];
+/** Starts a world that afterEach closes. */
+async function open(options?: Parameters<typeof startWorld>[0]): Promise<World> {
+  world = await startWorld(options);
+  return world;
+}
 afterEach(async () => {
   await world?.close();
   world = null;
@@ -41,7 +46,7 @@ afterEach(async () => {
 
 describe('paths: several routes on one hostname', () => {
   it('gives each path its own rule, most specific first, all on one DNS record of one owner', async () => {
-    const w = (world = await startWorld());
+    const w = await open();
     const add = (port: number, path?: string) =>
       w.manager.requestCname(shop, { hostname: 'app.example.com', service: { port }, ...(path ? { path } : {}) });
     // Added least specific first: placement must still put the most specific first.
@@ -77,7 +82,7 @@ describe('paths: several routes on one hostname', () => {
   });
 
   it('refuses a path on a name another project holds, changing nothing', async () => {
-    const w = (world = await startWorld());
+    const w = await open();
     await w.manager.requestCname(blog, { hostname: 'blog.example.com', service: { port: 3000 } });
     const before = await observe(w);
     const error = await failure(
@@ -98,7 +103,7 @@ describe('paths: several routes on one hostname', () => {
   });
 
   it('deleting a path removes only its rule; the record goes with the last route', async () => {
-    const w = (world = await startWorld());
+    const w = await open();
     await w.manager.requestCname(shop, { hostname: 'app.example.com', service: { port: 3000 } });
     await w.manager.requestCname(shop, { hostname: 'app.example.com', path: '^/api/', service: { port: 3001 } });
     const first = await w.manager.deleteCname(shop, 'app.example.com');
@@ -116,7 +121,7 @@ describe('paths: several routes on one hostname', () => {
 
   it('a failed second path rolls back its rule only, keeping the shared record', async () => {
     let fail = false;
-    const w = (world = await startWorld({
+    const w = await open({
       manager: {
         hooks: {
           afterStep(checkpoint) {
@@ -124,7 +129,7 @@ describe('paths: several routes on one hostname', () => {
           },
         },
       },
-    }));
+    });
     await w.manager.requestCname(shop, { hostname: 'app.example.com', service: { port: 3000 } });
     fail = true;
     await failure(
@@ -137,7 +142,7 @@ describe('paths: several routes on one hostname', () => {
   });
 
   it('recovery of a path route a crash left behind keeps the record its siblings use', async () => {
-    const w = (world = await startWorld());
+    const w = await open();
     const { route } = await w.manager.requestCname(shop, { hostname: 'app.example.com', service: { port: 3000 } });
     // What a process killed right after storing the shared record id leaves behind.
     const stuck = await w.db.routes.reserve(
@@ -158,21 +163,19 @@ describe('paths: several routes on one hostname', () => {
     await w.db.routes.update(stuck.id, { state: 'ingress_written', updatedAt: 2 });
     await w.ingress.write(
       [
-        ...(await rulesOf(w))
-          .slice(0, -1)
-          .flatMap((r) =>
-            r.hostname === 'app.example.com'
-              ? [
-                  {
-                    hostname: 'app.example.com',
-                    path: '^/api/',
-                    service: 'http://localhost:3001',
-                    managed: { owner: 'shop' },
-                  },
-                  r,
-                ]
-              : [r],
-          ),
+        ...(await rulesOf(w)).slice(0, -1).flatMap((r) =>
+          r.hostname === 'app.example.com'
+            ? [
+                {
+                  hostname: 'app.example.com',
+                  path: '^/api/',
+                  service: 'http://localhost:3001',
+                  managed: { owner: 'shop' },
+                },
+                r,
+              ]
+            : [r],
+        ),
         { service: 'http_status:404' },
       ],
       (await w.ingress.read()).version,
@@ -190,7 +193,7 @@ describe('paths: several routes on one hostname', () => {
 
 describe('re-targeting your own route in place', () => {
   it('changes one rule with one restart and no DNS change; the same request again changes nothing', async () => {
-    const w = (world = await startWorld());
+    const w = await open();
     await w.manager.requestCname(shop, { hostname: 'app.example.com', service: { port: 3000 } });
     await w.manager.requestCname(shop, { hostname: 'app.example.com', path: '^/api/', service: { port: 3001 } });
     await w.db.restarts.take();
@@ -236,7 +239,7 @@ describe('re-targeting your own route in place', () => {
   });
 
   it('moves a route to another path with fromPath: the rule moves to its place, DNS stays', async () => {
-    const w = (world = await startWorld());
+    const w = await open();
     await w.manager.requestCname(shop, { hostname: 'app.example.com', service: { port: 3000 } });
     await w.manager.requestCname(shop, { hostname: 'app.example.com', path: '^/a/', service: { port: 3001 } });
     const writes = dnsWrites(w);
@@ -283,7 +286,7 @@ describe('origin settings', () => {
     writeFileSync(join(dir, 'not-pem.txt'), 'hello');
     writeFileSync(join(base, 'out', 'origin.pem'), PEM);
     symlinkSync(join(base, 'out', 'origin.pem'), join(dir, 'link.pem'));
-    const x = (world = await startWorld({ config: { policy: { caPoolDirs: [dir] } } }));
+    const x = await open({ config: { policy: { caPoolDirs: [dir] } } });
 
     const ok = await x.manager.requestCname(shop, {
       hostname: 'tls.example.com',
@@ -321,7 +324,7 @@ describe('origin settings', () => {
 
 describe('wildcards', () => {
   it('an admin wildcard gets the DNS wildcard record and a rule after the exact names it covers', async () => {
-    const w = (world = await startWorld());
+    const w = await open();
     await w.manager.requestCname(shop, { hostname: 'a.team.example.com', service: { port: 3001 } });
     const wild = await w.manager.requestCname(admin, { hostname: '*.team.example.com', service: { port: 3000 } });
     expect(wild.outcome).toBe('created');
@@ -341,7 +344,7 @@ describe('wildcards', () => {
   });
 
   it('a project takes a wildcard only in a zone policy.wildcardZones names, and owns the names below it', async () => {
-    const w = (world = await startWorld({ config: { policy: { wildcardZones: ['example.com'] } } }));
+    const w = await open({ config: { policy: { wildcardZones: ['example.com'] } } });
     const apex = await failure(w.manager.requestCname(shop, { hostname: '*.example.com', service: { port: 1 } }));
     expect(apex.code).toBe('POLICY_DENIED');
     const otherZone = await failure(
