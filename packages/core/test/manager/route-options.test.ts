@@ -2,8 +2,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Actor, isTunnelError, matchIngressRule, ROUTE_STATES, type TunnelError } from '../../src/index.js';
-import { disagreements, managedRules, observe, recordsNamed, startWorld, type World } from './helpers.js';
+import {
+  Actor,
+  type IngressRule,
+  isTunnelError,
+  matchIngressRule,
+  ROUTE_STATES,
+  type TunnelError,
+} from '../../src/index.js';
+import { disagreements, managedRules, observe, recordsNamed, startWorld, TOKEN, type World, ZONE } from './helpers.js';
 
 /*
  * Routes with a path, origin settings and wildcards, through the library façade against a real
@@ -358,6 +365,71 @@ describe('wildcards', () => {
     await w.manager.requestCname(blog, { hostname: 'y.blog.example.com', service: { port: 3002 } });
     const over = await failure(w.manager.requestCname(shop, { hostname: '*.blog.example.com', service: { port: 1 } }));
     expect(over.code).toBe('HOSTNAME_TAKEN');
+    expect(await disagreements(w)).toEqual([]);
+  });
+});
+
+describe('reconcile understands path routes', () => {
+  const setup = async () => {
+    const w = await open();
+    await w.manager.requestCname(shop, { hostname: 'app.example.com', service: { port: 3000 } });
+    await w.manager.requestCname(shop, {
+      hostname: 'app.example.com',
+      path: '^/api/',
+      service: { port: 3001 },
+      originRequest: { noTLSVerify: true },
+    });
+    return w;
+  };
+  const rewrite = async (w: World, change: (rules: readonly IngressRule[]) => IngressRule[]) => {
+    const snapshot = await w.ingress.read();
+    await w.ingress.write(change(snapshot.rules), snapshot.version);
+  };
+
+  it('re-adds a missing path rule with its origin settings, and rewrites settings edited away', async () => {
+    const w = await setup();
+    await rewrite(w, (rules) => rules.filter((r) => r.path !== '^/api/'));
+    expect(await drift(w)).toEqual(['add ingress rule app.example.com path ^/api/ → http://localhost:3001 for shop']);
+    await w.manager.reconcileApply(null);
+    expect(await disagreements(w)).toEqual([]);
+    expect((await managedRules(w)).find((r) => r.path === '^/api/')?.originRequest).toEqual({ noTLSVerify: true });
+
+    await rewrite(w, (rules) =>
+      rules.map((r) => (r.path === '^/api/' ? { ...r, originRequest: { noTLSVerify: false } } : r)),
+    );
+    expect(await drift(w)).toEqual([
+      'rewrite ingress rule app.example.com path ^/api/ → http://localhost:3001 with its stored origin settings',
+    ]);
+    await w.manager.reconcileApply(null);
+    expect((await managedRules(w)).find((r) => r.path === '^/api/')?.originRequest).toEqual({ noTLSVerify: true });
+    expect(await drift(w)).toEqual([]);
+  });
+
+  it('removes an orphan path rule alone, and re-creates a lost record once for all paths', async () => {
+    const w = await setup();
+    await rewrite(w, (rules) => [
+      { hostname: 'app.example.com', path: '^/old/', service: 'http://localhost:9', managed: { owner: 'shop' } },
+      ...rules,
+    ]);
+    const plan = await drift(w);
+    expect(plan).toEqual([
+      'remove ingress rule app.example.com path ^/old/ → http://localhost:9 (marked for shop): no route holds it',
+    ]);
+    await w.manager.reconcileApply(null, { force: true });
+    expect((await managedRules(w)).map((r) => r.path ?? null)).toEqual(['^/api/', null]);
+
+    // The record deleted behind the manager's back, as someone with the token would.
+    const [record] = recordsNamed(w, 'app.example.com');
+    const res = await fetch(`${w.cf.url}/zones/${ZONE.com.id}/dns_records/${record?.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(res.status).toBe(200);
+    const lost = await drift(w);
+    expect(lost.filter((s) => s.startsWith('create CNAME'))).toHaveLength(1);
+    await w.manager.reconcileApply(null);
+    const [fresh] = recordsNamed(w, 'app.example.com');
+    expect((await w.manager.listCnames(shop)).map((r) => r.dnsRecordId)).toEqual([fresh?.id, fresh?.id]);
     expect(await disagreements(w)).toEqual([]);
   });
 });
