@@ -28,8 +28,9 @@ function parseDenyList(entries: readonly string[]): DenyEntry[] {
 }
 
 /**
- * What projects may publish: never a zone apex, never a wildcard, never a deny-listed name.
- * Admins are not bound by it (quota is the state store's job, at reservation).
+ * What projects may publish: never a zone apex, never a deny-listed name, and a wildcard only in
+ * a zone `policy.wildcardZones` lists (never `*.<zone>` itself). Admins are not bound by it
+ * (quota is the state store's job, at reservation).
  */
 export class HostnamePolicy {
   readonly #deny: readonly DenyEntry[];
