@@ -124,6 +124,22 @@ describe('SqliteStateStore (SQLite specifics)', () => {
     check.close();
   });
 
+  it('applies a migration numbered below one already applied (branches merged in either order)', async () => {
+    const path = tempDb();
+    const high = { version: LATEST_SCHEMA_VERSION + 2, name: 'high', sql: 'CREATE TABLE high (x INTEGER) STRICT' };
+    const first = SqliteStateStore.open({ path, migrations: [...MIGRATIONS, high] });
+    await first.close();
+    const low = { version: LATEST_SCHEMA_VERSION + 1, name: 'low', sql: 'CREATE TABLE low (x INTEGER) STRICT' };
+    const again = SqliteStateStore.open({ path, migrations: [...MIGRATIONS, low, high] });
+    await again.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT version FROM schema_migrations ORDER BY version').all()).toEqual(
+      [...MIGRATIONS, low, high].map((m) => ({ version: m.version })),
+    );
+    expect(check.prepare("SELECT name FROM sqlite_master WHERE name = 'low'").get()).toEqual({ name: 'low' });
+    check.close();
+  });
+
   it('refuses a database written by a newer schema: STATE_CORRUPT, file untouched', async () => {
     const path = tempDb();
     const store = SqliteStateStore.open({ path });

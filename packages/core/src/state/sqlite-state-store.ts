@@ -859,8 +859,10 @@ function migrate(db: Database.Database, migrations: readonly Migration[], path: 
   for (const migration of migrations) {
     // Each migration re-checks inside its own IMMEDIATE transaction, so two processes opening a
     // new database at once apply every migration exactly once.
+    // "Applied" is per version, not "below the highest": migrations numbered on parallel
+    // branches (2 and 3) may land in either order, and a database that has 3 still needs 2.
     db.transaction(() => {
-      if (currentVersion(db) >= migration.version) return;
+      if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(migration.version)) return;
       db.exec(migration.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
         migration.version,
