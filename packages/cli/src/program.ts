@@ -123,6 +123,21 @@ The configuration reference, the token permissions and the security model are in
     .requiredOption('-p, --port <port>', 'the port the service listens on', parsePortOption)
     .option('--container <name>', 'the Docker container serving it (else a port on the host)')
     .addOption(new Option('--scheme <scheme>', 'how cloudflared talks to the service').choices(SCHEMES).default('http'))
+    .option('--path <regex>', "only requests whose path matches this RE2 regex, e.g. '^/api/' (one route per path)")
+    .option('--from-path <regex>', "re-target: move the route at this path ('' = the path-less one) to --path")
+    .option('--no-tls-verify', 'origin: do not verify the origin TLS certificate (self-signed HTTPS origin)')
+    .option('--origin-server-name <name>', 'origin: the name its TLS certificate is checked against')
+    .option('--match-sni-to-host', 'origin: send the request Host as SNI')
+    .option('--ca-pool <file>', 'origin: PEM CA file, in a directory policy.caPoolDirs allows')
+    .option('--http-host-header <host>', 'origin: the Host header sent to the origin')
+    .option('--http2-origin', 'origin: speak HTTP/2 to the origin')
+    .option('--disable-chunked-encoding', 'origin: disable chunked transfer encoding')
+    .option('--no-happy-eyeballs', 'origin: disable IPv4/IPv6 fallback when dialling')
+    .option('--connect-timeout <duration>', "origin: TCP connect timeout, whole seconds, e.g. '10s'")
+    .option('--tls-timeout <duration>', "origin: TLS handshake timeout, e.g. '10s'")
+    .option('--tcp-keep-alive <duration>', "origin: TCP keep-alive period, e.g. '30s'")
+    .option('--keep-alive-timeout <duration>', "origin: idle keep-alive timeout, e.g. '90s'")
+    .option('--keep-alive-connections <n>', 'origin: most idle keep-alive connections', parseCountOption)
     .option('--project <name>', 'create it on behalf of this project (default: admin)')
     .option(
       '--adopt',
@@ -133,6 +148,18 @@ The configuration reference, the token permissions and the security model are in
       'with --adopt: also take the name from this other Tunnel Manager instance (moves it to this VM)',
     )
     .option('--dry-run', 'print the plan and change nothing')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  tunnel cname add app.example.com --port 3000
+  tunnel cname add app.example.com --path '^/api/' --port 9000 --container api
+  tunnel cname add admin.example.com --port 8443 --scheme https --no-tls-verify --connect-timeout 30s
+  tunnel cname add app.example.com --from-path '^/api/' --path '^/v2/' --port 9000   (re-target in place)
+  tunnel cname add '*.team.example.com' --port 3000   (a DNS wildcard; exact names keep their own rules)
+
+Without origin flags the route has no origin settings (a re-request without them clears them).`,
+    )
     .action(
       action(async (cx, hostname: string, opts: CnameAddOptions) =>
         (await import('./commands/cname.js')).cnameAdd(cx, hostname, opts),
@@ -143,6 +170,7 @@ The configuration reference, the token permissions and the security model are in
     .alias('remove')
     .description('unpublish <hostname>: delete its CNAME and ingress rule')
     .argument('<hostname>', 'the hostname to remove')
+    .option('--path <regex>', 'remove only the route at this path (the DNS record stays while other paths remain)')
     .option('--restore-replaced', 'put back the DNS records `--adopt` replaced when it was created')
     .action(
       action(async (cx, hostname: string, opts: CnameRemoveOptions) =>
@@ -288,9 +316,27 @@ export interface CnameAddOptions {
   readonly adopt?: boolean;
   readonly fromInstance?: string;
   readonly dryRun?: boolean;
+  readonly path?: string;
+  readonly fromPath?: string;
+  /** false with --no-tls-verify (commander's negatable option). */
+  readonly tlsVerify?: boolean;
+  readonly originServerName?: string;
+  readonly matchSniToHost?: boolean;
+  readonly caPool?: string;
+  readonly httpHostHeader?: string;
+  readonly http2Origin?: boolean;
+  readonly disableChunkedEncoding?: boolean;
+  /** false with --no-happy-eyeballs. */
+  readonly happyEyeballs?: boolean;
+  readonly connectTimeout?: string;
+  readonly tlsTimeout?: string;
+  readonly tcpKeepAlive?: string;
+  readonly keepAliveTimeout?: string;
+  readonly keepAliveConnections?: number;
 }
 
 export interface CnameRemoveOptions {
+  readonly path?: string;
   readonly restoreReplaced?: boolean;
 }
 

@@ -87,6 +87,16 @@ export {
   type ServiceScheme,
   type ServiceSpec,
 } from './domain/route.js';
+// --- route options (paths, origin settings) ---
+export {
+  literalPrefix,
+  ORIGIN_SETTING_NAMES,
+  type OriginSettingName,
+  type OriginSettings,
+  originRequestFor,
+  pathSpecificity,
+  sameOriginSettings,
+} from './domain/route-options.js';
 export type {
   CloudflaredLocation,
   ContainerInfo,
@@ -172,7 +182,12 @@ export {
   parseIngressConfig,
   parseIngressRules,
 } from './ingress/parse.js';
-export { findShadowingRule, placementIndex } from './ingress/placement.js';
+export {
+  findShadowingRule,
+  managedPlacementIndex,
+  placementIndex,
+  wildcardPlacementIndex,
+} from './ingress/placement.js';
 export { formatProblem, type IngressProblem, type IngressProblemCode } from './ingress/problems.js';
 export {
   type IngressValidation,
@@ -216,6 +231,7 @@ export type {
   ReconcileProgress,
 } from './manager/reconciler.js';
 export type { RecoveredRoute, RecoverReport } from './manager/recover.js';
+export { parseOriginSettings, parseRoutePath, type RouteOptionsPolicy } from './manager/route-options.js';
 export { TunnelManager, type TunnelManagerDeps } from './manager/tunnel-manager.js';
 // --- ports ---
 export type { Clock, TimerHandle } from './ports/clock.js';

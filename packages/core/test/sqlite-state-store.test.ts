@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describeStateStoreConformance } from '@tunnel/testkit/conformance';
 import Database from 'better-sqlite3';
@@ -69,6 +69,75 @@ describe('SqliteStateStore (SQLite specifics)', () => {
     expect(v2.schemaVersion()).toBe(LATEST_SCHEMA_VERSION + 1);
     expect(await v2.domains.list()).toHaveLength(1);
     await v2.close();
+  });
+
+  it('migration 3 keeps version-1 routes as path-less routes and makes (hostname, path) the live key', async () => {
+    const path = tempDb();
+    // A database as release 1 left it (this code's statements need the new columns to open).
+    mkdirSync(dirname(path), { recursive: true });
+    const raw = new Database(path);
+    raw.exec(MIGRATIONS.find((m) => m.version === 1)?.sql ?? '');
+    raw.exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT; INSERT INTO schema_migrations VALUES (1, 'initial', 0);",
+    );
+    raw
+      .prepare(
+        `INSERT INTO cnames (id, hostname, zone_id, zone_name, owner, service_container, service_port, service_scheme,
+          target, target_reason, dns_record_id, state, created_at, updated_at)
+         VALUES ('r1', 'app.example.com', 'z', 'example.com', 'shop', NULL, 3000, 'http', 'http://localhost:3000',
+          'host', 'rec-1', 'active', 1, 1)`,
+      )
+      .run();
+    raw.close();
+    const store = SqliteStateStore.open({ path });
+    expect(store.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+    const old = await store.routes.get('r1');
+    expect(old).toMatchObject({ hostname: 'app.example.com', path: null, originRequest: null, state: 'active' });
+    const api = await store.routes.reserve(
+      {
+        id: 'r2',
+        hostname: 'app.example.com',
+        path: '^/api/',
+        zoneId: 'z',
+        zoneName: 'example.com',
+        owner: 'shop',
+        service: { container: null, port: 3001, scheme: 'http' },
+        target: 'http://localhost:3001',
+        targetReason: 'host',
+        createdAt: 2,
+      },
+      { quota: null },
+    );
+    expect(api.path).toBe('^/api/');
+    await store.close();
+    // The index itself refuses a second live path-less route, whatever the code above it does.
+    const check = new Database(path);
+    expect(() =>
+      check
+        .prepare(
+          `INSERT INTO cnames (id, hostname, zone_id, zone_name, owner, service_port, service_scheme, target,
+            target_reason, state, created_at, updated_at) VALUES ('r3', 'app.example.com', 'z', 'example.com',
+            'shop', 1, 'http', 't', 'r', 'active', 3, 3)`,
+        )
+        .run(),
+    ).toThrow(/UNIQUE/);
+    check.close();
+  });
+
+  it('applies a migration numbered below one already applied (branches merged in either order)', async () => {
+    const path = tempDb();
+    const high = { version: LATEST_SCHEMA_VERSION + 2, name: 'high', sql: 'CREATE TABLE high (x INTEGER) STRICT' };
+    const first = SqliteStateStore.open({ path, migrations: [...MIGRATIONS, high] });
+    await first.close();
+    const low = { version: LATEST_SCHEMA_VERSION + 1, name: 'low', sql: 'CREATE TABLE low (x INTEGER) STRICT' };
+    const again = SqliteStateStore.open({ path, migrations: [...MIGRATIONS, low, high] });
+    await again.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT version FROM schema_migrations ORDER BY version').all()).toEqual(
+      [...MIGRATIONS, low, high].map((m) => ({ version: m.version })),
+    );
+    expect(check.prepare("SELECT name FROM sqlite_master WHERE name = 'low'").get()).toEqual({ name: 'low' });
+    check.close();
   });
 
   it('refuses a database written by a newer schema: STATE_CORRUPT, file untouched', async () => {

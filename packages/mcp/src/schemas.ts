@@ -61,8 +61,40 @@ export const serviceSchema = z.object({
   scheme: z.enum(SERVICE_SCHEMES).describe('The protocol cloudflared speaks to the service.'),
 });
 
+/** The origin settings a route may carry (the allow-list), as stored and returned. */
+export const originSettingsSchema = z
+  .object({
+    noTLSVerify: z.boolean().optional().describe('Do not verify the origin TLS certificate (self-signed origin).'),
+    originServerName: z.string().optional().describe('Name the origin certificate is checked against (SNI).'),
+    matchSNItoHost: z
+      .boolean()
+      .optional()
+      .describe('Send the request Host as SNI and check the certificate against it.'),
+    caPool: z
+      .string()
+      .optional()
+      .describe('Absolute path of a PEM CA file in a directory the operator allows (policy.caPoolDirs).'),
+    httpHostHeader: z.string().optional().describe('Host header sent to the origin, e.g. "app.internal".'),
+    http2Origin: z.boolean().optional().describe('Speak HTTP/2 to the origin.'),
+    disableChunkedEncoding: z.boolean().optional().describe('Disable chunked transfer encoding to the origin.'),
+    noHappyEyeballs: z.boolean().optional().describe('Disable IPv4/IPv6 fallback when dialling the origin.'),
+    connectTimeout: z.string().optional().describe('TCP connect timeout, whole seconds, e.g. "10s" or "1m".'),
+    tlsTimeout: z.string().optional().describe('TLS handshake timeout, e.g. "10s".'),
+    tcpKeepAlive: z.string().optional().describe('TCP keep-alive period, e.g. "30s".'),
+    keepAliveTimeout: z.string().optional().describe('Idle keep-alive connection timeout, e.g. "90s".'),
+    keepAliveConnections: z.number().int().optional().describe('Most idle keep-alive connections (0–10000).'),
+  })
+  .strict();
+
 export const routeSchema = z.object({
-  hostname: z.string().describe('The public hostname, lower-case (IDNs in punycode).'),
+  hostname: z
+    .string()
+    .describe('The public hostname, lower-case (IDNs in punycode); `*.team.example.com` for a wildcard.'),
+  path: z
+    .string()
+    .nullable()
+    .describe('The RE2 path regex of this route, e.g. "^/api/"; null for the hostname\'s path-less route.'),
+  originRequest: originSettingsSchema.nullable().describe('The origin settings of its rule; null for none.'),
   publicUrl: z.string().describe('https://<hostname>'),
   owner: z.string().describe('The project that owns the route (`@admin` for routes an admin created for no project).'),
   zone: z.string().describe('The DNS zone the hostname is in.'),
@@ -87,13 +119,17 @@ export const plannedStepSchema = z.object({
 
 export const requestCnameOutput = z.object({
   hostname: z.string().describe('The hostname, canonical (lower-case, punycode).'),
+  path: z.string().nullable().describe("The route's path regex; null for the path-less route."),
+  originRequest: originSettingsSchema
+    .nullable()
+    .describe('The origin settings written to its rule (durations canonical: "1m" → "60s"); null for none.'),
   publicUrl: z
     .string()
     .describe('Where the service is reachable once `state` is active, e.g. https://shop.example.com.'),
   outcome: z
     .enum(['created', 'updated', 'unchanged', 'planned'])
     .describe(
-      'created: new route; updated: your route got a new target; unchanged: it already was exactly this; planned: dry run, nothing changed.',
+      'created: new route (a new hostname, or a new path of your hostname sharing its DNS record); updated: your route got a new target, path or origin settings in place (one rule change, no DNS change); unchanged: it already was exactly this (nothing written, no restart); planned: dry run, nothing changed.',
     ),
   state: routeStateSchema,
   target: z.string().describe('The ingress service URL chosen, e.g. http://shop-web:8080 or http://localhost:8080.'),
@@ -111,6 +147,12 @@ export const requestCnameOutput = z.object({
 
 export const deleteCnameOutput = z.object({
   hostname: z.string(),
+  path: z.string().nullable().describe("The deleted route's path; null for the path-less route."),
+  dnsRecordDeleted: z
+    .boolean()
+    .describe(
+      "True when the DNS record went too (it was the hostname's last route); false when other paths still use it.",
+    ),
   state: routeStateSchema,
   owner: z.string().describe('The project that owned the route.'),
   restartPending: z

@@ -13,6 +13,7 @@ import {
   deleteCnameOutput,
   listCnamesOutput,
   listDomainsOutput,
+  originSettingsSchema,
   outputEnvelope,
   requestCnameOutput,
   type routeSchema,
@@ -63,6 +64,8 @@ const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 function routeView(route: CnameRoute): z.input<typeof routeSchema> {
   return {
     hostname: route.hostname,
+    path: route.path,
+    originRequest: route.originRequest,
     publicUrl: `https://${route.hostname}`,
     owner: route.owner,
     zone: route.zoneName,
@@ -192,6 +195,26 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
       .enum(SERVICE_SCHEMES)
       .optional()
       .describe('The protocol your service speaks. Default "http"; "https" for a TLS origin.'),
+    path: z
+      .string()
+      .min(1)
+      .max(2048)
+      .optional()
+      .describe(
+        'Only requests whose path matches this RE2 regex (matched unanchored, like cloudflared: "^/api/" = everything under /api/). Several paths on one hostname are separate routes of the same owner; the most specific wins (path routes before the path-less one, longer literal prefix first). Omit it for the hostname\'s path-less route.',
+      ),
+    fromPath: z
+      .string()
+      .max(2048)
+      .optional()
+      .describe(
+        'Re-target: move your route at this path ("" for the path-less one) to `path`, in place (one rule change, no DNS change). Omit it to add or update the route at `path`.',
+      ),
+    originRequest: originSettingsSchema
+      .optional()
+      .describe(
+        'Origin settings for this route\'s rule, from an allow-list: noTLSVerify, originServerName, matchSNItoHost, caPool (operator-allowed directories only), httpHostHeader, http2Origin, disableChunkedEncoding, noHappyEyeballs, connectTimeout/tlsTimeout/tcpKeepAlive/keepAliveTimeout (whole seconds, "10s"), keepAliveConnections. Replaces the route\'s settings as a whole; omit to keep none.',
+      ),
     dryRun: z.boolean().optional().describe('true: return the plan (target, steps) and change nothing. Default false.'),
   };
   const adminShape = {
@@ -223,8 +246,16 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
         : "Publishes one of your project's services on a public hostname through this VM's Cloudflare Tunnel: a proxied CNAME to the tunnel plus the cloudflared ingress rule that forwards the hostname to your service. The route belongs to your project; no other project can change it.",
       'The manager decides how cloudflared reaches the service — `http://<container>:<port>` when cloudflared and the container share a Docker network, `http://localhost:<port>` when both reach the host — and says why in `targetReason`. If cloudflared cannot reach it at all, the call fails with TARGET_UNREACHABLE and a hint.',
       'Calling it again with the same arguments changes nothing (outcome "unchanged"); with another port, container or scheme it updates your route. Use `dryRun: true` first when unsure. A name another project holds fails with HOSTNAME_TAKEN; a name with a DNS record the manager did not create fails with RECORD_CONFLICT. When `restartPending` is true the rule is written and cloudflared will pick it up at its next restart (the daemon does it).',
-      'Fields: `subdomain` + optional `domain`, or a full `hostname`; `port` (required); optional `container`, `scheme`, `dryRun`.',
-      `Example: {"subdomain": "shop", "port": 8080, "container": "shop-web"} → {"hostname": "shop.${context.defaultDomain ?? 'example.com'}", "target": "http://shop-web:8080", "targetReason": "…share the Docker network …", "state": "active", …}.`,
+      'Paths: a hostname can send different paths to different services — call it once per path with `path` (an RE2 regex). All paths of a hostname share one DNS record and one owner: another project cannot add a path to your name (HOSTNAME_TAKEN). The most specific path wins: path routes before the path-less one, then the longest literal prefix ("^/api/v2/" before "^/api/"). Delete one path with tunnel_delete_cname and `path`; the DNS record goes with the last one.',
+      'Origin settings: `originRequest` sets allow-listed cloudflared origin options on your rule — e.g. {"noTLSVerify": true} for a self-signed HTTPS origin, {"originServerName": "app.internal"} to check its certificate under another name, {"httpHostHeader": "app.internal"}, {"connectTimeout": "10s"}. Values are checked as cloudflared would (booleans are true/false, durations whole seconds); anything else fails with INVALID_INPUT and changes nothing.',
+      admin
+        ? 'Wildcards: `hostname: "*.team.example.com"` publishes a DNS wildcard and a rule placed after the exact names it covers (those keep their own rules).'
+        : 'Wildcards (`*.team.<zone>`) are allowed only in zones the operator lists in policy.wildcardZones (else POLICY_DENIED); the names below your wildcard are then yours.',
+      'Re-targeting: the same hostname and path with another port, container, scheme or originRequest updates your route in place (outcome "updated": one rule change, one restart, no DNS change); with `fromPath` it moves your route to another path.',
+      'Fields: `subdomain` + optional `domain`, or a full `hostname`; `port` (required); optional `container`, `scheme`, `path`, `fromPath`, `originRequest`, `dryRun`.',
+      `Example: {"subdomain": "shop", "port": 8080, "container": "shop-web"} → {"hostname": "shop.${context.defaultDomain ?? 'example.com'}", "path": null, "target": "http://shop-web:8080", "targetReason": "…share the Docker network …", "state": "active", …}.`,
+      `Example: {"subdomain": "shop", "path": "^/api/", "port": 9000, "container": "shop-api"} → {"hostname": "shop.${context.defaultDomain ?? 'example.com'}", "path": "^/api/", "target": "http://shop-api:9000", "outcome": "created", "steps": [… "share the CNAME of shop.… ; no DNS change" …], …}.`,
+      'Example: {"hostname": "admin.example.com", "port": 8443, "scheme": "https", "originRequest": {"noTLSVerify": true, "connectTimeout": "1m"}} → {"originRequest": {"noTLSVerify": true, "connectTimeout": "60s"}, "target": "https://localhost:8443", …}.',
     ].join('\n\n'),
     input: z.strictObject(admin ? { ...shape, ...adminShape } : shape),
     output: requestCnameOutput,
@@ -236,6 +267,7 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
         readonly adopt?: boolean;
         readonly fromInstance?: string;
       };
+      const fromPath = args.fromPath === undefined ? undefined : args.fromPath === '' ? null : args.fromPath;
       const result = await ctx.manager.requestCname(ctx.actor, {
         ...(args.hostname !== undefined ? { hostname: args.hostname } : {}),
         ...(args.subdomain !== undefined ? { subdomain: args.subdomain } : {}),
@@ -245,6 +277,9 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
           container: args.container ?? null,
           ...(args.scheme !== undefined ? { scheme: args.scheme } : {}),
         },
+        ...(args.path !== undefined ? { path: args.path } : {}),
+        ...(fromPath !== undefined ? { fromPath } : {}),
+        ...(args.originRequest !== undefined ? { originRequest: args.originRequest } : {}),
         ...(args.dryRun !== undefined ? { dryRun: args.dryRun } : {}),
         ...(args.project !== undefined ? { project: args.project } : {}),
         ...(args.adopt !== undefined ? { adopt: args.adopt } : {}),
@@ -253,6 +288,8 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
       const route = result.route;
       const structured = {
         hostname: route.hostname,
+        path: route.path,
+        originRequest: route.originRequest,
         publicUrl: result.publicUrl,
         outcome: result.outcome,
         state: route.state,
@@ -268,8 +305,8 @@ function requestCnameTool(context: { actor: Actor; defaultDomain: string | null 
       };
       const head =
         result.outcome === 'planned'
-          ? `Dry run: ${route.hostname} would be served by ${result.target}. Nothing changed.`
-          : `${result.outcome === 'unchanged' ? 'Unchanged' : result.outcome === 'updated' ? 'Updated' : 'Created'}: ${result.publicUrl} → ${result.target} (state ${route.state}${result.restartPending ? ', cloudflared restart pending' : ''}).`;
+          ? `Dry run: ${route.hostname}${route.path ? ` path ${route.path}` : ''} would be served by ${result.target}. Nothing changed.`
+          : `${result.outcome === 'unchanged' ? 'Unchanged' : result.outcome === 'updated' ? 'Updated' : 'Created'}: ${result.publicUrl}${route.path ? ` (path ${route.path})` : ''} → ${result.target} (state ${route.state}${result.restartPending ? ', cloudflared restart pending' : ''}).`;
       return { structured, text: `${head}\nWhy this target: ${result.targetReason}` };
     },
   };
@@ -285,10 +322,19 @@ function deleteCnameTool(actor: Actor): ToolDefinition {
         ? "Removes a published hostname (any project's — you are admin): deletes its DNS record and its cloudflared ingress rule."
         : "Removes one of your project's published hostnames: deletes its DNS record and its cloudflared ingress rule. You can only delete hostnames your project owns (others fail with NOT_OWNER); tunnel_list_cnames shows yours.",
       'Use it when a service is retired or moved to another name. Records and rules the manager did not create are never touched. A hostname that is not published fails with NOT_FOUND.',
-      'Example: {"hostname": "shop.example.com"} → {"hostname": "shop.example.com", "state": "deleted", "restartPending": false, …}.',
+      'Paths: without `path` it deletes the hostname\'s path-less route; with `path` ("^/api/") only that path\'s rule goes. The DNS record stays while another path of the hostname is published, and goes with the last one (`dnsRecordDeleted`).',
+      'Example: {"hostname": "shop.example.com"} → {"hostname": "shop.example.com", "path": null, "state": "deleted", "dnsRecordDeleted": true, "restartPending": false, …}.',
+      'Example: {"hostname": "shop.example.com", "path": "^/api/"} → {"path": "^/api/", "state": "deleted", "dnsRecordDeleted": false, …}.',
     ].join('\n\n'),
     input: z.strictObject({
       hostname: z.string().min(1).max(1024).describe('The full hostname to remove, e.g. "shop.example.com".'),
+      path: z
+        .string()
+        .max(2048)
+        .optional()
+        .describe(
+          'The path of the route to remove, exactly as published (e.g. "^/api/"). Omit for the path-less route.',
+        ),
       ...(admin
         ? {
             restoreReplaced: z
@@ -305,21 +351,23 @@ function deleteCnameTool(actor: Actor): ToolDefinition {
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     async run(ctx, input) {
       const restoreReplaced = (input as { restoreReplaced?: boolean }).restoreReplaced === true;
-      const result = await ctx.manager.deleteCname(
-        ctx.actor,
-        input.hostname as string,
-        restoreReplaced ? { restoreReplaced } : {},
-      );
+      const path = input.path === undefined || input.path === '' ? undefined : (input.path as string);
+      const result = await ctx.manager.deleteCname(ctx.actor, input.hostname as string, {
+        ...(path === undefined ? {} : { path }),
+        ...(restoreReplaced ? { restoreReplaced } : {}),
+      });
       return {
         structured: {
           hostname: result.hostname,
+          path: result.path,
+          dnsRecordDeleted: result.dnsRecordDeleted,
           state: result.route.state,
           owner: result.route.owner,
           restartPending: result.restartPending,
           ...(result.restored ? { restored: [...result.restored] } : {}),
           durationMs: result.durationMs,
         },
-        text: `Deleted ${result.hostname} (state ${result.route.state}${result.restartPending ? ', cloudflared restart pending' : ''}).${
+        text: `Deleted ${result.hostname}${result.path ? ` path ${result.path}` : ''}${result.dnsRecordDeleted ? '' : ' (its DNS record stays for the other paths)'} (state ${result.route.state}${result.restartPending ? ', cloudflared restart pending' : ''}).${
           result.restored?.length ? ` Restored: ${result.restored.join(', ')}.` : ''
         }`,
       };
@@ -366,7 +414,7 @@ function listCnamesTool(actor: Actor): ToolDefinition {
       const text =
         views.length === 0
           ? 'No routes.'
-          : `${views.length} route(s):\n${listLines(views, (r) => `${r.hostname} → ${r.target} (${r.state}${admin ? `, owner ${r.owner}` : ''})`)}`;
+          : `${views.length} route(s):\n${listLines(views, (r) => `${r.hostname}${r.path ? ` ${r.path}` : ''} → ${r.target} (${r.state}${admin ? `, owner ${r.owner}` : ''})`)}`;
       return { structured: { routes: views, count: views.length }, text };
     },
   };

@@ -93,7 +93,11 @@ function fromRemote(raw: unknown): Omit<IngressRule, 'managed'> {
  *   never leaves a rule the manager wrote without its mark.
  */
 export class RemoteIngressStore implements IngressStore {
-  readonly capabilities: IngressStoreCapabilities = { requiresRestart: false, backups: false };
+  readonly capabilities: IngressStoreCapabilities = {
+    requiresRestart: false,
+    backups: false,
+    ruleFormat: 'json',
+  };
   readonly #api: CloudflareApi;
   readonly #options: RemoteIngressStoreOptions;
   #turn: Promise<unknown> = Promise.resolve();

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IngressRule, SqliteStateStore } from '@tunnel/core';
+import { IngressManager, type IngressRule, NoopLogger, SqliteStateStore } from '@tunnel/core';
 import { type CloudflareEmulator, ManualClock } from '@tunnel/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { importingOwners, RemoteIngressStore } from '../src/index.js';
@@ -59,7 +59,7 @@ async function setup(options: { clock?: ManualClock } = {}) {
 describe('RemoteIngressStore', () => {
   it('applies live (no restart) and keeps the settings it does not model', async () => {
     const { cf, store } = await setup();
-    expect(store.capabilities).toEqual({ requiresRestart: false, backups: false });
+    expect(store.capabilities).toEqual({ requiresRestart: false, backups: false, ruleFormat: 'json' });
     const before = await store.read();
     expect(before).toEqual({ rules: [HAND, CATCH_ALL], version: '1', warnings: [] });
     const written = await store.write([HAND, mine(1), CATCH_ALL], before.version);
@@ -69,6 +69,47 @@ describe('RemoteIngressStore', () => {
       originRequest: { connectTimeout: 30 },
       'warp-routing': { enabled: true },
     });
+  });
+
+  it('takes a managed path rule with origin settings, durations in seconds as the remote configuration types them', async () => {
+    const { cf, store, make } = await setup();
+    const ingress = new IngressManager(store, new ManualClock(), new NoopLogger());
+    await ingress.upsertManagedRule({
+      hostname: 'app.example.com',
+      service: 'http://localhost:3000',
+      owner: 'alpha',
+      instance: 'vm-1',
+    });
+    await ingress.upsertManagedRule({
+      hostname: 'app.example.com',
+      path: '^/api/',
+      service: 'https://localhost:3001',
+      originRequest: { noTLSVerify: true, connectTimeout: '60s' },
+      owner: 'alpha',
+      instance: 'vm-1',
+    });
+    expect(cf.tunnel(TUNNEL)?.config?.ingress).toEqual([
+      HAND,
+      {
+        hostname: 'app.example.com',
+        path: '^/api/',
+        service: 'https://localhost:3001',
+        originRequest: { noTLSVerify: true, connectTimeout: 60 },
+      },
+      { hostname: 'app.example.com', service: 'http://localhost:3000' },
+      CATCH_ALL,
+    ]);
+    // Read back by another instance: both rules are the manager's, and repeating is a no-op.
+    expect((await make().read()).rules.filter((r) => r.managed).map((r) => r.path ?? null)).toEqual(['^/api/', null]);
+    const again = await ingress.upsertManagedRule({
+      hostname: 'app.example.com',
+      path: '^/api/',
+      service: 'https://localhost:3001',
+      originRequest: { noTLSVerify: true, connectTimeout: '60s' },
+      owner: 'alpha',
+      instance: 'vm-1',
+    });
+    expect(again.changed).toBe(false);
   });
 
   it('remembers which rules it wrote across instances, and forgets a rule edited in the dashboard', async () => {

@@ -198,6 +198,18 @@ const policySchema = z.strictObject({
     .default([])
     .describe('Hostnames (or `*.zone` patterns) projects may never take.'),
   defaultDomain: z.string().min(1).optional().describe('Zone used when a request gives a subdomain without a domain.'),
+  wildcardZones: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'Zones in which projects may take wildcard names (`*.team.example.com`, never `*.<zone>` itself). Admins may always.',
+    ),
+  caPoolDirs: z
+    .array(z.string().startsWith('/'))
+    .default([])
+    .describe(
+      'Absolute directories a route’s `originRequest.caPool` file may be in (cloudflared must read it at the same path).',
+    ),
 });
 
 const reconcileSchema = z.strictObject({

@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors.js';
 import { TunnelError } from '../errors.js';
+import type { OriginSettings } from './route-options.js';
 
 /**
  * A CNAME route's lifecycle. The pipeline writes the next state *before* each side effect, so
@@ -76,11 +77,19 @@ export interface RouteError {
   readonly message: string;
 }
 
-/** One hostname published through the tunnel, as the state store records it. */
+/**
+ * One ingress rule published through the tunnel, as the state store records it. A hostname has
+ * one DNS record and one owner; it may have several routes, one per path (the path-less one
+ * included), each its own ingress rule.
+ */
 export interface CnameRoute {
   readonly id: string;
-  /** Canonical hostname (see Hostname). */
+  /** Canonical hostname (see Hostname); `*.zone` for a wildcard route. */
   readonly hostname: string;
+  /** The RE2 path regex of its rule, or null for the hostname's path-less rule. */
+  readonly path: string | null;
+  /** The rule's `originRequest` settings (allow-listed), or null for none. */
+  readonly originRequest: OriginSettings | null;
   readonly zoneId: string;
   readonly zoneName: string;
   /** A project name, or ADMIN_OWNER. */

@@ -1,25 +1,29 @@
 import { Hostname } from '../domain/hostname.js';
 import type { IngressRule } from '../domain/ingress.js';
 import { classifyRule, describeSibling, isOurs } from '../domain/ownership.js';
+import { type OriginSettings, originRequestFor } from '../domain/route-options.js';
 import { isTunnelError, TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { IngressSnapshot, IngressStore } from '../ports/ingress-store.js';
 import type { Logger } from '../ports/logger.js';
 import { compileIngressRules, type IngressMatch } from './match.js';
-import {
-  findPartialShadows,
-  findShadowingRule,
-  placementIndex,
-  servesHostnameExactly,
-  shadowedError,
-} from './placement.js';
-import { describeRule } from './rules.js';
+import { findPartialShadows, findShadowingRule, isRuleFor, managedPlacementIndex, shadowedError } from './placement.js';
+import { describeRule, sameValue } from './rules.js';
 import { assertWritableRule } from './safety.js';
 
 /** A managed rule as the CNAME pipeline asks for it. */
 export interface ManagedRuleRequest {
-  /** Any form `Hostname.parse` accepts; written as lower-case punycode. No wildcards. */
+  /** Any form `Hostname.parse` accepts (a leading `*.` too); written as lower-case punycode. */
   readonly hostname: string;
+  /** The rule's RE2 path regex; absent/null for the hostname's path-less rule. */
+  readonly path?: string | null;
+  /** The rule's origin settings, written as its `originRequest` in the store's format. */
+  readonly originRequest?: OriginSettings | null;
+  /**
+   * Re-target: the path of the owner's rule this one replaces (null: the path-less rule), in
+   * the same write. Absent: the rule at `path` is updated in place, or a new one is added.
+   */
+  readonly previousPath?: string | null;
   /** `scheme://host:port`, `http_status:NNN` or `unix:/path`. */
   readonly service: string;
   /** A project name, or `@admin`. */
@@ -84,6 +88,11 @@ export class IngressManager {
     return this.store.read();
   }
 
+  /** How the store types `originRequest` values (see `IngressStoreCapabilities.ruleFormat`). */
+  get ruleFormat(): 'yaml' | 'json' {
+    return this.store.capabilities.ruleFormat ?? 'yaml';
+  }
+
   /** The rule that serves `url` now, numbered from 0 as `cloudflared tunnel ingress rule` prints it. */
   async ruleFor(url: string): Promise<IngressMatch & { readonly version: string }> {
     const snapshot = await this.store.read();
@@ -91,38 +100,52 @@ export class IngressManager {
   }
 
   /**
-   * Makes `hostname` route to `service` through a rule owned by `owner`: updates the owner's
-   * rule in place (a legacy-marked one gets the new mark), or inserts a new one after the
-   * exact-hostname rules and before any wildcard rule and the catch-all. Refuses with
-   * `HOSTNAME_TAKEN` when a rule the manager did not write, another owner's rule, or a rule
-   * another instance marked (see `classifyRule`) is written for the hostname, and with `INGRESS_INVALID` (naming
-   * the rule) when an earlier rule would take all of the hostname's requests.
+   * Makes `hostname` (at `path`) route to `service` through a rule owned by `owner`: updates
+   * the owner's rule for that (hostname, path) in place (a legacy-marked one gets the new mark),
+   * or inserts a new one where the most specific rule wins (see `managedPlacementIndex`): a
+   * hostname's path rules before its path-less rule, exact names before the wildcards that cover
+   * them. Refuses with `HOSTNAME_TAKEN` when a rule the manager did not write, another owner's
+   * rule, or a rule another instance marked (see `classifyRule`) is written for the hostname (any
+   * path), and with `INGRESS_INVALID` (naming the rule) when an earlier rule would take all of
+   * the hostname's requests.
    */
   async upsertManagedRule(request: ManagedRuleRequest): Promise<IngressMutationResult> {
-    const hostname = Hostname.parse(request.hostname).value;
+    const hostname = Hostname.parse(request.hostname, { allowWildcard: true }).value;
+    const originRequest = originRequestFor(request.originRequest ?? null, this.store.capabilities.ruleFormat ?? 'yaml');
     const rule: IngressRule = {
       hostname,
+      ...(request.path ? { path: request.path } : {}),
       service: request.service,
+      ...(originRequest ? { originRequest } : {}),
       managed: { owner: request.owner, instance: request.instance },
     };
     assertWritableRule(rule, 1);
-    const result = await this.#mutate((rules) => planUpsert(rules, rule));
+    const previous = request.previousPath === undefined ? undefined : (request.previousPath ?? '');
+    const result = await this.#mutate((rules) => planUpsert(rules, rule, previous));
     if (result.changed)
       this.#logger.info('managed ingress rule written', { hostname, owner: request.owner, service: request.service });
     return result;
   }
 
   /**
-   * Removes this instance's managed rule(s) for `hostname`. A hostname without one is a no-op; a
-   * rule the manager did not write, or another instance marked, is never removed. With `owner`,
-   * refuses with `NOT_OWNER` when the rule belongs to someone else.
+   * Removes this instance's managed rule(s) for `hostname`: with `path` (null: the path-less
+   * rule) only the rule at that path, without it every path's. A hostname without one is a
+   * no-op; a rule the manager did not write, or another instance marked, is never removed. With
+   * `owner`, refuses with `NOT_OWNER` when the rule belongs to someone else.
    */
   async removeManagedRule(
     hostname: string,
-    options: { readonly instance: string; readonly owner?: string },
+    options: { readonly instance: string; readonly owner?: string; readonly path?: string | null },
   ): Promise<IngressMutationResult> {
-    const name = Hostname.parse(hostname).value;
-    const result = await this.#mutate((rules) => planRemove(rules, name, options));
+    const name = Hostname.parse(hostname, { allowWildcard: true }).value;
+    const path = options.path === undefined ? undefined : (options.path ?? '');
+    const result = await this.#mutate((rules) =>
+      planRemove(rules, name, {
+        instance: options.instance,
+        ...(options.owner === undefined ? {} : { owner: options.owner }),
+        ...(path === undefined ? {} : { path }),
+      }),
+    );
     if (result.changed) this.#logger.info('managed ingress rule removed', { hostname: name });
     return result;
   }
@@ -206,21 +229,36 @@ function takenError(rules: readonly IngressRule[], index: number, hostname: stri
 }
 
 function partialWarnings(rules: readonly IngressRule[], index: number, hostname: string): string[] {
-  return findPartialShadows(rules, index, hostname).map(
-    (j) =>
-      `${describeRule(rules[j] as IngressRule, j)} comes first and takes the requests for ${hostname} whose path it matches.`,
-  );
+  // The hostname's own path rules take their paths by design: no warning for them.
+  return findPartialShadows(rules, index, hostname)
+    .filter((j) => !isRuleFor(rules[j] as IngressRule, hostname))
+    .map(
+      (j) =>
+        `${describeRule(rules[j] as IngressRule, j)} comes first and takes the requests for ${hostname} whose path it matches.`,
+    );
 }
 
-/** The rules after upserting `rule` (null: already so), per the placement policy. */
-export function planUpsert(rules: readonly IngressRule[], rule: IngressRule): Plan {
+const pathOf = (rule: IngressRule): string => rule.path ?? '';
+
+/**
+ * The rules after upserting `rule` (null: already so), per the placement policy. With
+ * `previousPath`, the owner's rule at that path is replaced in the same write (a re-target that
+ * moves the rule to another path, and so possibly to another place).
+ */
+export function planUpsert(rules: readonly IngressRule[], rule: IngressRule, previousPath?: string): Plan {
   const hostname = rule.hostname ?? '';
   const owner = rule.managed?.owner;
   const self = rule.managed?.instance ?? '';
-  const holders = indexesWhere(rules, (r) => servesHostnameExactly(r, hostname));
+  const path = pathOf(rule);
+  const holders = indexesWhere(rules, (r) => isRuleFor(r, hostname));
   const foreign = holders.find((i) => !ownedBy(rules[i] as IngressRule, owner, self));
   if (foreign !== undefined) throw takenError(rules, foreign, hostname, self);
-  const [own, ...duplicates] = holders;
+  if (previousPath !== undefined && previousPath !== path) {
+    const rest = rules.filter((r) => !(isRuleFor(r, hostname) && pathOf(r) === previousPath));
+    const moved = planUpsert(rest, rule);
+    return moved.rules === null && rest.length === rules.length ? moved : { ...moved, rules: moved.rules ?? rest };
+  }
+  const [own, ...duplicates] = holders.filter((i) => pathOf(rules[i] as IngressRule) === path);
   if (own !== undefined) {
     const shadow = findShadowingRule(rules, own, hostname);
     if (shadow !== null) throw shadowedError(rules, shadow, hostname);
@@ -230,14 +268,13 @@ export function planUpsert(rules: readonly IngressRule[], rule: IngressRule): Pl
       current.hostname === hostname &&
       current.service === rule.service &&
       current.managed?.instance === rule.managed?.instance &&
-      !current.path &&
-      current.originRequest === undefined;
+      sameValue(current.originRequest ?? undefined, rule.originRequest ?? undefined);
     const warnings = partialWarnings(rules, own, hostname);
     if (unchanged) return { rules: null, ruleIndex: own, warnings };
     const next = rules.map((r, i) => (i === own ? rule : r)).filter((_, i) => !duplicates.includes(i));
     return { rules: next, ruleIndex: own, warnings };
   }
-  const index = placementIndex(rules);
+  const index = managedPlacementIndex(rules, rule);
   const shadow = findShadowingRule(rules, index, hostname);
   if (shadow !== null) throw shadowedError(rules, shadow, hostname);
   return {
@@ -253,16 +290,22 @@ function ownedBy(rule: IngressRule, owner: string | undefined, instance: string)
   return isOurs(holding) && (owner === undefined || holding.owner === owner);
 }
 
-/** The rules without this instance's managed rules for `hostname` (null: there are none). */
+/**
+ * The rules without this instance's managed rules for `hostname` (at `path` when given, '' for
+ * the path-less rule; null: there are none).
+ */
 export function planRemove(
   rules: readonly IngressRule[],
   hostname: string,
-  options: { readonly instance: string; readonly owner?: string },
+  options: { readonly instance: string; readonly owner?: string; readonly path?: string },
 ): Plan {
-  const { owner, instance } = options;
+  const { owner, instance, path } = options;
   const mine = indexesWhere(
     rules,
-    (r) => servesHostnameExactly(r, hostname) && isOurs(classifyRule(r.managed, { id: instance })),
+    (r) =>
+      isRuleFor(r, hostname) &&
+      (path === undefined || pathOf(r) === path) &&
+      isOurs(classifyRule(r.managed, { id: instance })),
   );
   if (mine.length === 0) return { rules: null, warnings: [] };
   const foreign =

@@ -1,4 +1,5 @@
 import type { IngressRule } from '../domain/ingress.js';
+import { pathSpecificity } from '../domain/route-options.js';
 import { TunnelError } from '../errors.js';
 import { compileIngressRules, ruleIdnaHostname } from './match.js';
 import { describeRule } from './rules.js';
@@ -14,6 +15,55 @@ const isWildcardRule = (rule: IngressRule) => (rule.hostname ?? '').startsWith('
 export function placementIndex(rules: readonly IngressRule[]): number {
   const i = rules.findIndex((rule, index) => index === rules.length - 1 || isWildcardRule(rule));
   return i < 0 ? rules.length : i;
+}
+
+/** Whether wildcard `outer` (`*.example.com`) takes names `inner` (`*.team.example.com`) also matches. */
+function wildcardCovers(outer: string, inner: string): boolean {
+  return outer.startsWith('*.') && inner.startsWith('*.') && inner !== outer && inner.endsWith(outer.slice(1));
+}
+
+/**
+ * Where a new wildcard rule (`*.team.example.com`) goes: after every exact rule (placed before
+ * the first wildcard, so the exact names it covers keep their own rules), and before the first
+ * broader wildcard that also takes its names (`*.example.com`) or the catch-all.
+ */
+export function wildcardPlacementIndex(rules: readonly IngressRule[], wildcard: string): number {
+  const last = rules.length - 1;
+  const i = rules.findIndex((rule, index) => index === last || wildcardCovers(rule.hostname ?? '', wildcard));
+  return i < 0 ? rules.length : i;
+}
+
+/**
+ * Where a new managed rule for `rule.hostname` (optionally with a path) goes so the most
+ * specific rule wins. Among the rules already written for exactly that hostname (the
+ * hostname's group, one owner's), it goes before the first one less specific than itself (see
+ * `pathSpecificity`: path rules before the path-less rule, anchored before unanchored, longer
+ * literal prefix first) and after the ones at least as specific. A hostname without rules yet
+ * starts its group where {@link placementIndex} (exact names) or {@link wildcardPlacementIndex}
+ * (wildcards) says.
+ */
+export function managedPlacementIndex(rules: readonly IngressRule[], rule: IngressRule): number {
+  const hostname = rule.hostname ?? '';
+  const own = rank(rule.path);
+  let lastOfGroup = -1;
+  for (let i = 0; i < rules.length - 1; i++) {
+    const other = rules[i] as IngressRule;
+    if (!isRuleFor(other, hostname)) continue;
+    if (rank(other.path) < own) return i;
+    lastOfGroup = i;
+  }
+  if (lastOfGroup >= 0) return lastOfGroup + 1;
+  return hostname.startsWith('*.') ? wildcardPlacementIndex(rules, hostname) : placementIndex(rules);
+}
+
+const rank = (path: string | undefined): number => pathSpecificity(path ?? null);
+
+/**
+ * Whether `rule` is one of `hostname`'s own rules: written for exactly that name, or, for a
+ * wildcard name, the same wildcard written the same way.
+ */
+export function isRuleFor(rule: IngressRule, hostname: string): boolean {
+  return hostname.startsWith('*.') ? rule.hostname === hostname : servesHostnameExactly(rule, hostname);
 }
 
 /** Whether `rule` is written for exactly `hostname` (as written, or through its IDNA form). */

@@ -63,7 +63,7 @@ function assertManagedRule(rule: IngressRule, owner: unknown, ruleNumber: number
       { hint: 'Nothing was written. An instance id is 1–20 characters of a–z, 0–9 and "-".' },
     );
   }
-  const canonical = Hostname.parse(rule.hostname ?? '').value;
+  const canonical = Hostname.parse(rule.hostname ?? '', { allowWildcard: true }).value;
   if (canonical !== rule.hostname) {
     throw new TunnelError(
       'INVALID_HOSTNAME',

@@ -3,6 +3,7 @@ import type { AuditEntry, AuditQuery } from '../domain/audit.js';
 import type { Domain } from '../domain/domain.js';
 import type { HealthSample, HealthStatus, ProcessState, TunnelApiStatus } from '../domain/health.js';
 import type { CnameRoute, RouteState, ServiceScheme } from '../domain/route.js';
+import type { OriginSettings } from '../domain/route-options.js';
 
 /*
  * The façade every front-end uses (MCP tools, CLI commands, library callers). Front-ends
@@ -12,7 +13,11 @@ import type { CnameRoute, RouteState, ServiceScheme } from '../domain/route.js';
 
 /** What a caller asks to publish. */
 export interface CnameRequest {
-  /** A full hostname, e.g. `app.example.com`. Either this or `subdomain`. */
+  /**
+   * A full hostname, e.g. `app.example.com`. Either this or `subdomain`. A wildcard
+   * `*.team.example.com` is for admins, and for projects in the zones `policy.wildcardZones`
+   * names; it gets the DNS wildcard record and a rule placed after the exact names it covers.
+   */
   readonly hostname?: string;
   /** A label (or dotted labels) below `domain`, e.g. `app`. */
   readonly subdomain?: string;
@@ -25,6 +30,24 @@ export interface CnameRequest {
     /** @default 'http' */
     readonly scheme?: ServiceScheme;
   };
+  /**
+   * Only requests whose path matches this RE2 regex (unanchored, as cloudflared matches it:
+   * `^/api/` for everything under /api/). A hostname may have several routes, one per path,
+   * all its owner's; the most specific path wins (path rules before the path-less one, then
+   * the longest literal prefix). @default none: the hostname's path-less rule
+   */
+  readonly path?: string | null;
+  /**
+   * Origin settings written as the rule's `originRequest`, from an allow-list (see
+   * {@link OriginSettings}), e.g. `{ noTLSVerify: true }` for a self-signed HTTPS origin.
+   * Replaces the route's settings as a whole. @default none
+   */
+  readonly originRequest?: OriginSettings | null;
+  /**
+   * Re-target your route at this path (null or "" for the path-less one) so it serves `path`
+   * instead: one rule change, no DNS change. @default unset: `path` names the route itself
+   */
+  readonly fromPath?: string | null;
   /** Return the plan and change nothing. */
   readonly dryRun?: boolean;
   /** Admin only: take over a name held by a DNS record the manager did not create. */
@@ -73,6 +96,8 @@ export interface CnameResult {
 
 /** Options of `deleteCname`. */
 export interface DeleteOptions {
+  /** The path of the route to delete. @default null: the hostname's path-less route */
+  readonly path?: string | null;
   /**
    * Admin only: put back the records an adopt replaced when the route was created (type,
    * content, proxied, TTL and comment as they were). @default false
@@ -82,6 +107,10 @@ export interface DeleteOptions {
 
 export interface DeleteResult {
   readonly hostname: string;
+  /** The deleted route's path (null: the path-less one). */
+  readonly path: string | null;
+  /** Whether the hostname's DNS record went too (its last route was deleted). */
+  readonly dnsRecordDeleted: boolean;
   readonly route: CnameRoute;
   /** The records put back (`restoreReplaced`), as `TYPE content` lines; empty otherwise. */
   readonly restored?: readonly string[];
@@ -141,6 +170,10 @@ export interface StatusReport {
  */
 export interface TunnelManagerApi {
   requestCname(actor: Actor, request: CnameRequest): Promise<CnameResult>;
+  /**
+   * Deletes one route: the hostname's path-less route, or with `path` the route at that path.
+   * Only its rule goes; the DNS record goes with the hostname's last route.
+   */
   deleteCname(actor: Actor, hostname: string, options?: DeleteOptions): Promise<DeleteResult>;
   listCnames(actor: Actor, filter?: CnameListFilter): Promise<CnameRoute[]>;
   listDomains(actor: Actor, options?: { readonly refresh?: boolean }): Promise<DomainView[]>;

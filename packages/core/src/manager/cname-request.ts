@@ -1,9 +1,11 @@
 import { Actor, ADMIN_OWNER, parseProjectName } from '../domain/actor.js';
 import { Hostname } from '../domain/hostname.js';
 import { parseInstanceId } from '../domain/instance.js';
+import type { OriginSettings } from '../domain/route-options.js';
 import { TunnelError } from '../errors.js';
 import { type ParsedTargetRequest, parseTargetRequest } from '../topology/target-request.js';
 import type { CnameRequest } from './api.js';
+import { parseOriginSettings, parseRoutePath, type RouteOptionsPolicy } from './route-options.js';
 
 /** A {@link CnameRequest} that passed every check that needs no I/O. */
 export interface ValidatedCnameRequest {
@@ -12,6 +14,12 @@ export interface ValidatedCnameRequest {
   /** The owner the route gets: the project, `project` for an admin acting for one, or `@admin`. */
   readonly owner: string;
   readonly service: ParsedTargetRequest;
+  /** The rule's path regex; null for the hostname's path-less rule. */
+  readonly path: string | null;
+  /** Canonical origin settings; null for none. */
+  readonly originRequest: OriginSettings | null;
+  /** Re-target the owner's route at this path (null: the path-less one) to `path`; undefined: no move. */
+  readonly fromPath: string | null | undefined;
   readonly dryRun: boolean;
   readonly adopt: boolean;
   /** With `adopt`: the sibling instance whose record the admin takes over on purpose. */
@@ -83,10 +91,9 @@ export function requestedHostname(raw: Record<string, unknown>, defaultDomain: s
 }
 
 /**
- * Validates everything about a request that needs no I/O: the actor, the name, the service, and
- * the admin-only fields. Wildcards pass here (the policy refuses them for projects with
- * `POLICY_DENIED`); admins get `INVALID_HOSTNAME` for them, since managed ingress rules are exact
- * names only.
+ * Validates everything about a request that needs no I/O but the `caPool` file check: the
+ * actor, the name, the path, the origin settings, the service, and the admin-only fields.
+ * Wildcards pass here (the policy decides who may take them).
  *
  * @throws TunnelError `INVALID_INPUT`, `INVALID_HOSTNAME` or `NOT_OWNER` (admin-only fields).
  */
@@ -94,6 +101,7 @@ export function validateCnameRequest(
   actorInput: unknown,
   input: CnameRequest,
   defaultDomain: string | undefined,
+  routeOptions: RouteOptionsPolicy = { caPoolDirs: [] },
 ): ValidatedCnameRequest {
   const actor = parseActor(actorInput);
   const raw = input as unknown as Record<string, unknown> | null;
@@ -147,12 +155,9 @@ export function validateCnameRequest(
         ? ADMIN_OWNER
         : parseProjectName(project);
   const hostname = requestedHostname(raw, defaultDomain);
-  if (hostname.isWildcard && actor.kind === 'admin') {
-    throw new TunnelError('INVALID_HOSTNAME', `Cannot publish the wildcard ${hostname.value}.`, {
-      hint: 'The manager publishes exact names only (its ingress rules and records are per hostname). Add a wildcard rule by hand if you need one.',
-      details: { hostname: hostname.value },
-    });
-  }
+  const path = parseRoutePath(raw.path);
+  const fromPath = raw.fromPath === undefined ? undefined : parseRoutePath(raw.fromPath, 'fromPath');
+  const originRequest = parseOriginSettings(raw.originRequest, routeOptions);
   const service = raw.service as Record<string, unknown> | null | undefined;
   if (!service || typeof service !== 'object' || Array.isArray(service)) {
     throw invalid(
@@ -167,5 +172,5 @@ export function validateCnameRequest(
     port: service.port as number,
     ...(service.scheme === undefined ? {} : { scheme: service.scheme as ParsedTargetRequest['scheme'] }),
   });
-  return { actor, hostname, owner, service: parsed, dryRun, adopt, fromInstance };
+  return { actor, hostname, owner, service: parsed, path, originRequest, fromPath, dryRun, adopt, fromInstance };
 }

@@ -28,15 +28,29 @@ function parseDenyList(entries: readonly string[]): DenyEntry[] {
 }
 
 /**
- * What projects may publish: never a zone apex, never a wildcard, never a deny-listed name.
- * Admins are not bound by it (quota is the state store's job, at reservation).
+ * What projects may publish: never a zone apex, never a deny-listed name, and a wildcard only in
+ * a zone `policy.wildcardZones` lists (never `*.<zone>` itself). Admins are not bound by it
+ * (quota is the state store's job, at reservation).
  */
 export class HostnamePolicy {
   readonly #deny: readonly DenyEntry[];
+  readonly #wildcardZones: readonly string[];
 
   /** @throws TunnelError `CONFIG_INVALID` for a deny-list entry that is not a hostname or `*.zone` pattern. */
-  constructor(policy: Pick<TunnelConfig['policy'], 'denyList'>) {
+  constructor(
+    policy: Pick<TunnelConfig['policy'], 'denyList'> & Partial<Pick<TunnelConfig['policy'], 'wildcardZones'>>,
+  ) {
     this.#deny = parseDenyList(policy.denyList);
+    this.#wildcardZones = (policy.wildcardZones ?? []).map((zone) => {
+      const parsed = Hostname.tryParse(zone);
+      if (!parsed) {
+        throw new TunnelError('CONFIG_INVALID', `policy.wildcardZones has an invalid zone ${JSON.stringify(zone)}.`, {
+          hint: 'Each entry is a zone name such as "example.com".',
+          details: { entry: zone },
+        });
+      }
+      return parsed.value;
+    });
   }
 
   /** The deny-list entry that covers `hostname`, if any. */
@@ -54,7 +68,20 @@ export class HostnamePolicy {
   assertAllowed(actor: Actor, hostname: Hostname, zone: Pick<Zone, 'name'>): void {
     if (actor.kind === 'admin') return;
     if (hostname.isWildcard) {
-      throw denied(hostname, 'projects may not take wildcard names', 'Ask for a concrete name such as "app.<zone>".');
+      if (!this.#wildcardZones.includes(zone.name)) {
+        throw denied(
+          hostname,
+          `projects may not take wildcard names in ${zone.name} (policy.wildcardZones)`,
+          'Ask for a concrete name such as "app.<zone>", or ask the operator to list the zone in policy.wildcardZones.',
+        );
+      }
+      if (hostname.value === `*.${zone.name}`) {
+        throw denied(
+          hostname,
+          `it takes every name of zone ${zone.name}`,
+          `Ask for a wildcard below a name you use, e.g. "*.team.${zone.name}"; only an admin may take *.${zone.name}.`,
+        );
+      }
     }
     if (hostname.isApexOf(zone.name)) {
       throw denied(

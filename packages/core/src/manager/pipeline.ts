@@ -2,6 +2,7 @@ import type { Domain } from '../domain/domain.js';
 import type { InstanceIdentity } from '../domain/instance.js';
 import { classifyRecord, isOurs } from '../domain/ownership.js';
 import type { CnameRoute, RouteError, RouteState, ServiceSpec } from '../domain/route.js';
+import type { OriginSettings } from '../domain/route-options.js';
 import { isTunnelError, TunnelError, toTunnelError } from '../errors.js';
 import type { RestartRequestInput, RestartRequestResult } from '../health/restart-coordinator.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
@@ -75,6 +76,14 @@ export interface CreateOrder {
   readonly actor: string;
   readonly owner: string;
   readonly hostname: string;
+  /** The rule's path regex; null for the hostname's path-less rule. */
+  readonly path?: string | null;
+  readonly originRequest?: OriginSettings | null;
+  /**
+   * Another path of the same hostname already has the record (its id, or null while it has
+   * none stored): the route shares it and creates no record. Absent: the route creates one.
+   */
+  readonly sharedRecordId?: string | null;
   readonly zone: Pick<Domain, 'id' | 'name'>;
   readonly service: ServiceSpec;
   readonly target: string;
@@ -129,6 +138,8 @@ export class CnamePipeline {
         zoneId: order.zone.id,
         zoneName: order.zone.name,
         owner: order.owner,
+        path: order.path ?? null,
+        originRequest: order.originRequest ?? null,
         service: order.service,
         target: order.target,
         targetReason: order.targetReason,
@@ -144,6 +155,8 @@ export class CnamePipeline {
       route = await this.#advance(route, 'ingress_written', guard);
       await this.deps.ingress.upsertManagedRule({
         hostname: order.hostname,
+        path: order.path ?? null,
+        originRequest: order.originRequest ?? null,
         service: order.target,
         owner: order.owner,
         instance: this.deps.identity().id,
@@ -152,18 +165,21 @@ export class CnamePipeline {
 
       step = order.replace.length > 0 ? 'replace_dns' : 'create_dns';
       route = await this.#advance(route, 'dns_created', guard);
-      const record = await this.#createRecord(order);
+      const recordId = order.sharedRecordId !== undefined ? order.sharedRecordId : (await this.#createRecord(order)).id;
       await this.#checkpoint('record_created', route);
       route = await routes.update(
         route.id,
-        { dnsRecordId: record.id, updatedAt: this.deps.clock.now() },
+        { dnsRecordId: recordId, updatedAt: this.deps.clock.now() },
         { expectState: 'dns_created' },
       );
       await this.#checkpoint('record_stored', route);
 
       step = 'restart';
       guard.assertHeld();
-      const restart = await this.#queueRestart(`ingress rule added for ${order.hostname}`, order.actor);
+      const restart = await this.#queueRestart(
+        `ingress rule added for ${order.hostname}${order.path ? ` path ${order.path}` : ''}`,
+        order.actor,
+      );
       await this.#checkpoint('restart_requested', route);
 
       step = 'activate';
@@ -187,8 +203,10 @@ export class CnamePipeline {
   }
 
   /**
-   * Points the owner's active route at a new target: the route first (so a crash leaves the
-   * intent, which the reconciler applies), then the rule; a refused rule restores the route.
+   * Points the owner's active route at a new target, path or origin settings, in place: the
+   * route first (so a crash leaves the intent, which the reconciler applies), then the rule in
+   * one write (a path change replaces the old path's rule); a refused rule restores the route.
+   * DNS is not touched.
    */
   async retarget(
     route: CnameRoute,
@@ -197,24 +215,39 @@ export class CnamePipeline {
       readonly service: ServiceSpec;
       readonly target: string;
       readonly targetReason: string;
+      /** The new path (null: path-less); absent: unchanged. */
+      readonly path?: string | null;
+      /** The new origin settings (null: none); absent: unchanged. */
+      readonly originRequest?: OriginSettings | null;
     },
     guard: LockGuard,
   ): Promise<PipelineOutcome> {
     const { routes } = this.deps.store;
-    const before = { service: route.service, target: route.target, targetReason: route.targetReason };
+    const before = {
+      service: route.service,
+      target: route.target,
+      targetReason: route.targetReason,
+      path: route.path,
+      originRequest: route.originRequest,
+    };
     const { service, target, targetReason } = change;
+    const path = change.path === undefined ? route.path : change.path;
+    const originRequest = change.originRequest === undefined ? route.originRequest : change.originRequest;
     const updated = await routes.update(
       route.id,
-      { state: 'active', service, target, targetReason, updatedAt: this.deps.clock.now() },
+      { state: 'active', service, target, targetReason, path, originRequest, updatedAt: this.deps.clock.now() },
       { expectState: 'active' },
     );
     try {
       guard.assertHeld();
       await this.deps.ingress.upsertManagedRule({
         hostname: route.hostname,
+        path,
+        originRequest,
         service: change.target,
         owner: route.owner,
         instance: this.deps.identity().id,
+        ...(path === route.path ? {} : { previousPath: route.path }),
       });
     } catch (error) {
       await routes
@@ -411,11 +444,14 @@ export class CnamePipeline {
 
   /**
    * Removes the route's record: by id when stored (ids are never reused, so the id is ours),
-   * else every CNAME to the tunnel that is this instance's and marked as the owner's. With
-   * `restore`, puts back those of the records an adopt replaced that are gone, in one batch;
-   * returns them as `TYPE name content` lines.
+   * else every CNAME to the tunnel that is this instance's and marked as the owner's — unless
+   * another live route of the hostname (another path) still uses it: the record goes with the
+   * hostname's last route. With `restore`, puts back those of the records an adopt replaced that
+   * are gone, in one batch; returns them as `TYPE name content` lines.
    */
   async #deleteRecord(route: CnameRoute, restore: readonly ReplacedRecord[] = []): Promise<string[]> {
+    const others = (await this.deps.store.routes.listLive(route.hostname)).filter((r) => r.id !== route.id);
+    if (others.length > 0) return [];
     const dns = this.deps.dns();
     if (restore.length > 0) return this.#deleteAndRestore(route, restore);
     if (route.dnsRecordId !== null) {
@@ -469,6 +505,7 @@ export class CnamePipeline {
       await this.deps.ingress.removeManagedRule(route.hostname, {
         owner: route.owner,
         instance: this.deps.identity().id,
+        path: route.path,
       });
     } catch (error) {
       if (!isTunnelError(error, 'NOT_OWNER')) throw error;

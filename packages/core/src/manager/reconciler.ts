@@ -4,8 +4,10 @@ import type { InstanceIdentity } from '../domain/instance.js';
 import { formatOwnerMark } from '../domain/owner-mark.js';
 import { classifyRecord, classifyRule, describeSibling, isOurs } from '../domain/ownership.js';
 import { FINAL_ROUTE_STATES, RELEASED_ROUTE_STATES } from '../domain/route.js';
+import { type OriginSettings, originRequestFor } from '../domain/route-options.js';
 import { type ErrorCode, isTunnelError, TunnelError, toTunnelError } from '../errors.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
+import { sameValue } from '../ingress/rules.js';
 import type { Clock } from '../ports/clock.js';
 import type { CnameSpec, DnsProvider, DnsRecord } from '../ports/dns-provider.js';
 import type { Logger } from '../ports/logger.js';
@@ -21,9 +23,12 @@ import type { RestartRequester } from './pipeline.js';
  * - `relink`: the route's record exists under another id than the one stored;
  * - `remark_dns` / `remark_rule`: a record / rule of this instance still carries a legacy mark
  *   (no instance id) and gets the new one; nothing else about it changes;
- * - `add_rule` / `update_rule`: an active route's managed rule is missing / points elsewhere;
- * - `remove_rule`: a managed rule no live route holds (or that another owner's route needs).
+ * - `add_rule` / `update_rule`: an active route's managed rule (its hostname and path) is
+ *   missing / points elsewhere or has other origin settings;
+ * - `remove_rule`: a managed rule no live route holds at its path (or whose hostname another
+ *   owner's route holds).
  *
+ * A hostname's routes (one per path) share one record: `create_dns` is planned once per name.
  * Records and rules of sibling instances (see `classifyRecord`) never get a change; they are
  * listed in `ReconcilePlan.siblings`.
  */
@@ -56,6 +61,10 @@ export interface SiblingHolding {
 export interface ReconcileChange {
   readonly kind: ReconcileChangeKind;
   readonly hostname: string;
+  /** Rule changes: the rule's path (null: the path-less rule; for a foreign `remove_rule`, every path). */
+  readonly path: string | null;
+  /** `add_rule` / `update_rule`: the origin settings the rule gets. */
+  readonly originRequest: OriginSettings | null;
   /** The owner of the route (or, for deletes, the owner the mark names). */
   readonly owner: string;
   /** DNS changes: the zone. */
@@ -119,7 +128,8 @@ export interface ReconcilerDeps {
   readonly config: Pick<TunnelConfig, 'reconcile'>;
   readonly store: Pick<StateStore, 'routes'>;
   readonly dns: () => DnsProvider;
-  readonly ingress: Pick<IngressManager, 'read' | 'upsertManagedRule' | 'removeManagedRule' | 'upgradeLegacyMarks'>;
+  readonly ingress: Pick<IngressManager, 'read' | 'upsertManagedRule' | 'removeManagedRule' | 'upgradeLegacyMarks'> &
+    Partial<Pick<IngressManager, 'ruleFormat'>>;
   readonly restarts: RestartRequester;
   readonly audit: AuditTrail;
   readonly clock: Clock;
@@ -129,6 +139,11 @@ export interface ReconcilerDeps {
   readonly tunnelTarget: () => string;
   readonly identity: () => InstanceIdentity;
 }
+
+/** Whether `c` is the removal of a rule whose hostname another owner's route holds (every path goes). */
+const foreignPlanned = (plan: ReconcilePlan, c: ReconcileChange): boolean =>
+  c.kind === 'remove_rule' &&
+  plan.changes.some((x) => x.hostname === c.hostname && x.kind === 'add_rule' && x.owner !== c.owner);
 
 const DELETES: ReadonlySet<ReconcileChangeKind> = new Set(['delete_dns', 'remove_rule']);
 const REMARKS: ReadonlySet<ReconcileChangeKind> = new Set(['remark_dns', 'remark_rule']);
@@ -145,7 +160,7 @@ const ORDER: Record<ReconcileChangeKind, number> = {
 
 /** What identifies a change across two plans of the same drift. */
 const keyOf = (c: ReconcileChange): string =>
-  [c.kind, c.hostname, c.owner, c.zoneId ?? '', c.recordId ?? '', c.service ?? ''].join('|');
+  [c.kind, c.hostname, c.path ?? '', c.owner, c.zoneId ?? '', c.recordId ?? '', c.service ?? ''].join('|');
 
 function change(
   kind: ReconcileChangeKind,
@@ -155,6 +170,8 @@ function change(
   return {
     kind,
     hostname: fields.hostname,
+    path: fields.path ?? null,
+    originRequest: fields.originRequest ?? null,
     owner: fields.owner,
     zoneId: fields.zoneId ?? null,
     zoneName: fields.zoneName ?? null,
@@ -242,6 +259,7 @@ export class Reconciler {
 
     const changes: ReconcileChange[] = [];
     const claimed = new Set<string>();
+    const recordPlanned = new Set<string>();
     for (const route of active) {
       const good = records.filter(
         (r) =>
@@ -261,6 +279,9 @@ export class Reconciler {
       };
       if (!keep && heldBySibling('dns', route.hostname)) continue;
       if (!keep) {
+        // The hostname's other paths share the record: one create, which links them all.
+        if (recordPlanned.has(route.hostname)) continue;
+        recordPlanned.add(route.hostname);
         changes.push(
           change(
             'create_dns',
@@ -309,13 +330,27 @@ export class Reconciler {
         ),
       );
     }
+    const format = deps.ingress.ruleFormat ?? 'yaml';
+    const foreignHosts = new Set<string>();
     for (const route of active) {
-      const rules = managedRules.filter((r) => r.hostname === route.hostname);
-      const foreign = rules.filter((r) => r.managed?.owner !== route.owner);
+      const named = managedRules.filter((r) => r.hostname === route.hostname);
+      const foreign = named.filter((r) => r.managed?.owner !== route.owner);
+      const rules = named.filter((r) => (r.path ?? '') === (route.path ?? ''));
       const own = foreign.length > 0 ? undefined : rules[0];
-      const at = { hostname: route.hostname, owner: route.owner, routeId: route.id, service: route.target };
+      const shown = `${route.hostname}${route.path ? ` path ${route.path}` : ''}`;
+      const at = {
+        hostname: route.hostname,
+        path: route.path,
+        originRequest: route.originRequest,
+        owner: route.owner,
+        routeId: route.id,
+        service: route.target,
+      };
+      const wanted = originRequestFor(route.originRequest, format) ?? undefined;
+      // A name a sibling instance's rule holds gets no rule from this instance (listed in siblings).
       if (rules.length === 0 && heldBySibling('ingress', route.hostname)) continue;
-      if (foreign.length > 0) {
+      if (foreign.length > 0 && !foreignHosts.has(route.hostname)) {
+        foreignHosts.add(route.hostname);
         changes.push(
           change(
             'remove_rule',
@@ -325,32 +360,50 @@ export class Reconciler {
         );
       }
       if (!own) {
-        changes.push(change('add_rule', at, `add ingress rule ${route.hostname} → ${route.target} for ${route.owner}`));
-      } else if (own.service !== route.target || rules.length > 1) {
+        changes.push(change('add_rule', at, `add ingress rule ${shown} → ${route.target} for ${route.owner}`));
+      } else if (
+        own.service !== route.target ||
+        rules.length > 1 ||
+        !sameValue(own.originRequest ?? undefined, wanted)
+      ) {
         changes.push(
-          change('update_rule', at, `point ingress rule ${route.hostname} at ${route.target} (now ${own.service})`),
+          change(
+            'update_rule',
+            at,
+            own.service !== route.target
+              ? `point ingress rule ${shown} at ${route.target} (now ${own.service})`
+              : `rewrite ingress rule ${shown} → ${route.target} with its stored origin settings`,
+          ),
         );
       }
     }
     const removed = new Set<string>();
     for (const rule of managedRules) {
-      if (removed.has(rule.hostname) || live.some((r) => r.hostname === rule.hostname)) continue;
-      removed.add(rule.hostname);
+      const path = rule.path ?? '';
+      const key = `${rule.hostname}|${path}`;
+      if (foreignHosts.has(rule.hostname) || removed.has(key)) continue;
+      if (live.some((r) => r.hostname === rule.hostname && (r.path ?? '') === path)) continue;
+      removed.add(key);
+      const shown = `${rule.hostname}${path ? ` path ${path}` : ''}`;
       changes.push(
         change(
           'remove_rule',
-          { hostname: rule.hostname, owner: rule.managed?.owner ?? '' },
-          `remove ingress rule ${rule.hostname} → ${rule.service} (marked for ${rule.managed?.owner}): no route holds it`,
+          { hostname: rule.hostname, path: path || null, owner: rule.managed?.owner ?? '' },
+          `remove ingress rule ${shown} → ${rule.service} (marked for ${rule.managed?.owner}): no route holds it`,
         ),
       );
     }
     // A legacy rule no live route holds is removed above; the others get the new mark.
-    for (const rule of legacyRules.filter((r) => live.some((route) => route.hostname === r.hostname))) {
+    const heldAtPath = (r: IngressRule & { hostname: string }) =>
+      !foreignHosts.has(r.hostname) &&
+      live.some((route) => route.hostname === r.hostname && (route.path ?? '') === (r.path ?? ''));
+    for (const rule of legacyRules.filter(heldAtPath)) {
+      const shown = `${rule.hostname}${rule.path ? ` path ${rule.path}` : ''}`;
       changes.push(
         change(
           'remark_rule',
-          { hostname: rule.hostname, owner: rule.managed?.owner ?? '' },
-          `mark ingress rule ${rule.hostname} as ${formatOwnerMark(rule.managed?.owner ?? '', self.id)} (its legacy mark names no instance)`,
+          { hostname: rule.hostname, path: rule.path ?? null, owner: rule.managed?.owner ?? '' },
+          `mark ingress rule ${shown} as ${formatOwnerMark(rule.managed?.owner ?? '', self.id)} (its legacy mark names no instance)`,
         ),
       );
     }
@@ -377,9 +430,10 @@ export class Reconciler {
   async upgradeLegacyMarks(guard: LockGuard, actorName: string): Promise<readonly ReconcileChange[]> {
     const { deps } = this;
     const startedAt = deps.clock.now();
-    const changes = (await this.plan()).changes.filter((c) => REMARKS.has(c.kind));
+    const plan = await this.plan();
+    const changes = plan.changes.filter((c) => REMARKS.has(c.kind));
     if (changes.length === 0) return [];
-    const result = await this.#applyChanges(changes, guard, { actorName });
+    const result = await this.#applyChanges(changes, plan, guard, { actorName });
     await deps.audit.record({
       actor: actorName,
       project: null,
@@ -432,7 +486,7 @@ export class Reconciler {
             },
           );
         }
-        const done = await this.#applyChanges(changes, guard, options);
+        const done = await this.#applyChanges(changes, fresh, guard, options);
         return { ...done, skipped };
       });
       const out: ReconcileApplyResult = { ...result, durationMs: Math.max(0, deps.clock.now() - startedAt) };
@@ -469,6 +523,7 @@ export class Reconciler {
   /** Applies changes (under the lock): DNS per zone, relinks, then rules; queues one restart. */
   async #applyChanges(
     changes: readonly ReconcileChange[],
+    plan: ReconcilePlan,
     guard: LockGuard,
     options: ReconcileApplyOptions & { readonly actorName: string },
   ): Promise<{ applied: ReconcileChange[]; failed: ReconcileFailure[]; restartPending: boolean }> {
@@ -514,14 +569,23 @@ export class Reconciler {
       for (const c of changes.filter((x) => x.kind === kind)) {
         guard.assertHeld();
         try {
+          const instance = deps.identity().id;
+          // A foreign rule (another owner's, for a name this owner's route holds) goes with
+          // every path; an orphan goes alone.
+          const foreignRule = kind === 'remove_rule' && foreignPlanned(plan, c);
           const r =
             kind === 'remove_rule'
-              ? await deps.ingress.removeManagedRule(c.hostname, { instance: deps.identity().id })
+              ? await deps.ingress.removeManagedRule(
+                  c.hostname,
+                  foreignRule ? { instance } : { instance, path: c.path },
+                )
               : await deps.ingress.upsertManagedRule({
                   hostname: c.hostname,
+                  path: c.path,
+                  originRequest: c.originRequest,
                   service: c.service as string,
                   owner: c.owner,
-                  instance: deps.identity().id,
+                  instance,
                 });
           rulesChanged ||= r.changed;
           report(c);
@@ -611,6 +675,15 @@ export class Reconciler {
             { dnsRecordId: record.id, updatedAt: deps.clock.now() },
             { expectState: 'active' },
           );
+          // The hostname's other active paths share the record.
+          for (const pathRoute of await deps.store.routes.listLive(c.hostname)) {
+            if (pathRoute.id === c.routeId || pathRoute.state !== 'active') continue;
+            await deps.store.routes.update(
+              pathRoute.id,
+              { dnsRecordId: record.id, updatedAt: deps.clock.now() },
+              { expectState: 'active' },
+            );
+          }
           report(c);
         } catch (error) {
           if (!isTunnelError(error)) throw error;

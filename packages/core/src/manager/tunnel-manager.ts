@@ -40,6 +40,7 @@ import { type LockGuard, MutationLock } from './mutation-lock.js';
 import { CnamePipeline, type PipelineHooks, type PipelineOutcome, type RestartRequester } from './pipeline.js';
 import { type ReconcileApplyOptions, type ReconcileApplyResult, type ReconcilePlan, Reconciler } from './reconciler.js';
 import { type RecoverReport, recoverRoutes } from './recover.js';
+import { parseRoutePath } from './route-options.js';
 import { selectServiceTarget } from './service-target.js';
 
 export interface TunnelManagerDeps {
@@ -212,10 +213,15 @@ export class TunnelManager implements TunnelManagerApi {
       ...(raw.adopt === undefined ? {} : { adopt: raw.adopt }),
       ...(raw.fromInstance === undefined ? {} : { fromInstance: raw.fromInstance }),
       ...(raw.project === undefined ? {} : { project: raw.project }),
+      ...(raw.path === undefined ? {} : { path: raw.path }),
+      ...(raw.fromPath === undefined ? {} : { fromPath: raw.fromPath }),
+      ...(raw.originRequest === undefined ? {} : { originRequest: raw.originRequest }),
     };
     const dryRun = raw.dryRun === true;
     try {
-      const v = validateCnameRequest(actor, request, this.#config.policy.defaultDomain);
+      const v = validateCnameRequest(actor, request, this.#config.policy.defaultDomain, {
+        caPoolDirs: this.#config.policy.caPoolDirs ?? [],
+      });
       owner = v.owner;
       target = v.hostname.value;
       const zone = await this.#domains.zoneFor(v.hostname);
@@ -266,8 +272,8 @@ export class TunnelManager implements TunnelManagerApi {
         startedAt,
         message:
           decision.kind === 'create' && decision.replace.length > 0
-            ? `${result.outcome} ${v.hostname.value} → ${result.target}, replacing ${decision.replace.map(describeRecord).join(', ')}`
-            : `${result.outcome} ${v.hostname.value} → ${result.target}`,
+            ? `${result.outcome} ${v.hostname.value}${v.path ? ` path ${v.path}` : ''} → ${result.target}, replacing ${decision.replace.map(describeRecord).join(', ')}`
+            : `${result.outcome} ${v.hostname.value}${v.path ? ` path ${v.path}` : ''} → ${result.target}`,
       });
       return result;
     } catch (error) {
@@ -293,9 +299,12 @@ export class TunnelManager implements TunnelManagerApi {
     let owner: string | null = projectOf(actor);
     let target: string | null = typeof hostname === 'string' ? hostname : null;
     const restoreReplaced = options?.restoreReplaced === true;
+    const rawPath = options?.path;
     try {
       const a = parseActor(actor);
       const name = Hostname.parse(hostname, { allowWildcard: true });
+      const path = parseRoutePath(rawPath);
+      const shown = `${name.value}${path === null ? '' : ` path ${path}`}`;
       target = name.value;
       if (restoreReplaced && a.kind !== 'admin') {
         throw new TunnelError('NOT_OWNER', 'Only an admin may restore the records an adopt replaced.', {
@@ -305,7 +314,13 @@ export class TunnelManager implements TunnelManagerApi {
       }
       const outcome = await this.#lock.run(async (guard) => {
         await this.#upgradeMarksOnce(guard);
-        let route = await this.#store.routes.findLive(name.value);
+        let route = await this.#store.routes.findLive(name.value, path);
+        if (!route) {
+          // One project is not told about another's paths: a name held by someone else is
+          // NOT_OWNER whatever the path.
+          const holder = (await this.#store.routes.listLive(name.value)).find((r) => !Actor.mayActOn(a, r.owner));
+          if (holder) route = holder;
+        }
         if (route && !Actor.mayActOn(a, route.owner)) {
           // Only a project can get here (an admin may act on every route), and, as for
           // HOSTNAME_TAKEN, one project is not told which other project holds a hostname.
@@ -323,9 +338,9 @@ export class TunnelManager implements TunnelManagerApi {
           return { route, restart: null };
         }
         if (!route) {
-          throw new TunnelError('NOT_FOUND', `There is no route for ${name.value}.`, {
-            hint: 'List your routes to see the names you hold.',
-            details: { hostname: name.value },
+          throw new TunnelError('NOT_FOUND', `There is no route for ${shown}.`, {
+            hint: 'List your routes to see the names and paths you hold (a path route is deleted with its path).',
+            details: { hostname: name.value, ...(path === null ? {} : { path }) },
           });
         }
         owner = route.owner;
@@ -342,9 +357,12 @@ export class TunnelManager implements TunnelManagerApi {
         return this.#pipeline.delete(route, Actor.describe(a), guard, { restoreReplaced });
       });
       owner = outcome.route.owner;
-      const settled = await this.#settleRestart(outcome, `ingress rule removed for ${name.value}`, Actor.describe(a));
+      const dnsRecordDeleted = (await this.#store.routes.listLive(name.value)).length === 0;
+      const settled = await this.#settleRestart(outcome, `ingress rule removed for ${shown}`, Actor.describe(a));
       const result: DeleteResult = {
         hostname: name.value,
+        path: outcome.route.path,
+        dnsRecordDeleted,
         route: outcome.route,
         ...(outcome.restored ? { restored: outcome.restored } : {}),
         restartPending: settled.restartPending,
@@ -360,12 +378,14 @@ export class TunnelManager implements TunnelManagerApi {
           state: outcome.route.state,
           restartPending: result.restartPending,
           ...(outcome.restored ? { restoreReplaced: true, restored: outcome.restored } : {}),
+          ...(path === null ? {} : { path }),
+          dnsRecordDeleted,
         },
         startedAt,
         message:
           outcome.restored && outcome.restored.length > 0
-            ? `deleted ${name.value}, restoring ${outcome.restored.join(', ')}`
-            : `deleted ${name.value}`,
+            ? `deleted ${shown}, restoring ${outcome.restored.join(', ')}`
+            : `deleted ${shown}`,
       });
       return result;
     } catch (error) {
@@ -375,7 +395,10 @@ export class TunnelManager implements TunnelManagerApi {
         project: owner,
         action: AUDIT_ACTIONS.delete,
         target,
-        params: restoreReplaced ? { restoreReplaced } : {},
+        params: {
+          ...(restoreReplaced ? { restoreReplaced } : {}),
+          ...(rawPath === undefined ? {} : { path: rawPath }),
+        },
         startedAt,
         error: failure,
       });
@@ -590,7 +613,14 @@ export class TunnelManager implements TunnelManagerApi {
       case 'retarget':
         return this.#pipeline.retarget(
           decision.route,
-          { actor: Actor.describe(v.actor), service, target: selection.url, targetReason: selection.reason },
+          {
+            actor: Actor.describe(v.actor),
+            service,
+            target: selection.url,
+            targetReason: selection.reason,
+            path: v.path,
+            originRequest: v.originRequest,
+          },
           guard,
         );
       case 'create':
@@ -600,6 +630,9 @@ export class TunnelManager implements TunnelManagerApi {
             actor: Actor.describe(v.actor),
             owner: v.owner,
             hostname: v.hostname.value,
+            path: v.path,
+            originRequest: v.originRequest,
+            ...(decision.shareWith ? { sharedRecordId: decision.shareWith.dnsRecordId } : {}),
             zone,
             service,
             target: selection.url,
@@ -660,13 +693,15 @@ export class TunnelManager implements TunnelManagerApi {
         ? {
             id: '',
             hostname: v.hostname.value,
+            path: v.path,
+            originRequest: v.originRequest,
             zoneId: zone.id,
             zoneName: zone.name,
             owner: v.owner,
             service: { container: v.service.container, port: v.service.port, scheme: v.service.scheme },
             target: selection.url,
             targetReason: selection.reason,
-            dnsRecordId: decision.reuse?.id ?? null,
+            dnsRecordId: decision.shareWith?.dnsRecordId ?? decision.reuse?.id ?? null,
             state: 'reserved',
             lastError: null,
             createdAt: now,

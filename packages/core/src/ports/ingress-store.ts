@@ -14,6 +14,12 @@ export interface IngressStoreCapabilities {
   readonly requiresRestart: boolean;
   /** `listBackups` / `restoreBackup` are available. */
   readonly backups: boolean;
+  /**
+   * How `originRequest` values are typed in this store: `yaml` (a local `config.yml`: Go
+   * duration strings such as `30s`) or `json` (the remote configuration: durations in seconds).
+   * @default 'yaml'
+   */
+  readonly ruleFormat?: 'yaml' | 'json';
 }
 
 export interface IngressBackup {

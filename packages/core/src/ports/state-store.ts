@@ -3,6 +3,7 @@ import type { AuditEntry, AuditQuery, NewAuditEntry } from '../domain/audit.js';
 import type { Domain, Zone } from '../domain/domain.js';
 import type { HealthSample } from '../domain/health.js';
 import type { CnameRoute, RouteError, RouteState, ServiceSpec } from '../domain/route.js';
+import type { OriginSettings } from '../domain/route-options.js';
 import type { TopologySnapshot } from '../domain/topology.js';
 
 /*
@@ -17,6 +18,10 @@ export interface NewRoute {
   readonly zoneId: string;
   readonly zoneName: string;
   readonly owner: string;
+  /** The rule's path regex; null (or absent) for the hostname's path-less rule. */
+  readonly path?: string | null;
+  /** The rule's origin settings; null (or absent) for none. */
+  readonly originRequest?: OriginSettings | null;
   readonly service: ServiceSpec;
   readonly target: string;
   readonly targetReason: string;
@@ -27,6 +32,9 @@ export interface NewRoute {
 export interface RouteUpdate {
   readonly state?: RouteState;
   readonly service?: ServiceSpec;
+  /** Moves the route to another path of its hostname (null: the path-less rule). */
+  readonly path?: string | null;
+  readonly originRequest?: OriginSettings | null;
   readonly target?: string;
   readonly targetReason?: string;
   readonly dnsRecordId?: string | null;
@@ -49,9 +57,11 @@ export interface RouteFilter {
  * CNAME routes and their lifecycle state.
  *
  * Implementations:
- * - must allow at most one route per hostname among routes not `deleted` or `failed`;
- * - `reserve` must check that uniqueness and the owner's quota and insert, as one atomic step
- *   across processes: `HOSTNAME_TAKEN` (details.owner) or `QUOTA_EXCEEDED` otherwise;
+ * - must allow at most one route per (hostname, path) among routes not `deleted` or `failed`
+ *   (a null path is one value: the hostname's path-less rule), and must keep every such live
+ *   route of a hostname with one owner (one DNS record, one owner);
+ * - `reserve` must check both, and the owner's quota, and insert, as one atomic step across
+ *   processes: `HOSTNAME_TAKEN` (details.owner) or `QUOTA_EXCEEDED` otherwise;
  * - a reserved route starts in state `reserved`;
  * - `update` with `expectState` must change nothing and fail with `CONCURRENT_CHANGE` when the
  *   stored state differs; an unknown id fails with `NOT_FOUND`;
@@ -60,8 +70,10 @@ export interface RouteFilter {
 export interface RouteRepository {
   reserve(route: NewRoute, options: { readonly quota: number | null }): Promise<CnameRoute>;
   get(id: string): Promise<CnameRoute | null>;
-  /** The route holding `hostname` (not `deleted`/`failed`), if any. */
-  findLive(hostname: string): Promise<CnameRoute | null>;
+  /** The live route (not `deleted`/`failed`) of `hostname` at `path` (null: the path-less one), if any. */
+  findLive(hostname: string, path?: string | null): Promise<CnameRoute | null>;
+  /** Every live route of `hostname` (all its paths), oldest first. */
+  listLive(hostname: string): Promise<CnameRoute[]>;
   list(filter?: RouteFilter): Promise<CnameRoute[]>;
   update(id: string, update: RouteUpdate, options?: { readonly expectState?: RouteState }): Promise<CnameRoute>;
   countByState(): Promise<Record<RouteState, number>>;

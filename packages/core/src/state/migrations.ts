@@ -174,6 +174,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'route-options',
+    // A hostname may now have several routes, one per path ('' = the path-less rule), all
+    // owned by the hostname's owner (checked on reserve, since SQL cannot say "one owner per
+    // hostname" without a second table). Wildcard routes need no column: their hostname
+    // starts with "*.".
+    sql: `
+      ALTER TABLE cnames ADD COLUMN path TEXT NOT NULL DEFAULT '';
+      ALTER TABLE cnames ADD COLUMN origin_request TEXT;
+      DROP INDEX cnames_live_hostname;
+      CREATE UNIQUE INDEX cnames_live_hostname_path ON cnames(hostname, path) WHERE state NOT IN ('deleted','failed');
+      CREATE INDEX cnames_live_hostname ON cnames(hostname) WHERE state NOT IN ('deleted','failed');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -6,6 +6,7 @@ import type { AuditEntry, AuditQuery, NewAuditEntry } from '../domain/audit.js';
 import type { Domain, Zone } from '../domain/domain.js';
 import type { HealthSample } from '../domain/health.js';
 import { type CnameRoute, canTransition, ROUTE_STATES, type RouteState, type ServiceScheme } from '../domain/route.js';
+import type { OriginSettings } from '../domain/route-options.js';
 import type { ContainerInfo, ContainerPort, DockerNetwork, TopologySnapshot } from '../domain/topology.js';
 import { type ErrorCode, TunnelError } from '../errors.js';
 import type {
@@ -57,11 +58,13 @@ interface RouteRow {
   last_error_message: string | null;
   created_at: number;
   updated_at: number;
+  path: string;
+  origin_request: string | null;
 }
 
 /** The column order `rawToRoute` reads. */
 const ROUTE_COLUMNS =
-  'id, hostname, zone_id, zone_name, owner, service_container, service_port, service_scheme, target, target_reason, dns_record_id, state, last_error_code, last_error_message, created_at, updated_at';
+  'id, hostname, zone_id, zone_name, owner, service_container, service_port, service_scheme, target, target_reason, dns_record_id, state, last_error_code, last_error_message, created_at, updated_at, path, origin_request';
 type RawRouteRow = [
   string,
   string,
@@ -79,11 +82,21 @@ type RawRouteRow = [
   string | null,
   number,
   number,
+  string,
+  string | null,
 ];
+
+/** `origin_request` holds the canonical settings as JSON; null for none. */
+const originFrom = (text: string | null): OriginSettings | null =>
+  text === null ? null : (JSON.parse(text) as OriginSettings);
+const originTo = (settings: OriginSettings | null | undefined): string | null =>
+  settings && Object.keys(settings).length > 0 ? JSON.stringify(settings) : null;
 
 const rawToRoute = (r: RawRouteRow): CnameRoute => ({
   id: r[0],
   hostname: r[1],
+  path: r[16] === '' ? null : r[16],
+  originRequest: originFrom(r[17]),
   zoneId: r[2],
   zoneName: r[3],
   owner: r[4],
@@ -100,6 +113,8 @@ const rawToRoute = (r: RawRouteRow): CnameRoute => ({
 const toRoute = (row: RouteRow): CnameRoute => ({
   id: row.id,
   hostname: row.hostname,
+  path: row.path === '' ? null : row.path,
+  originRequest: originFrom(row.origin_request),
   zoneId: row.zone_id,
   zoneName: row.zone_name,
   owner: row.owner,
@@ -320,22 +335,26 @@ export class SqliteStateStore implements StateStore {
   #routes(): RouteRepository {
     const db = this.#db;
     const getById = db.prepare<[string], RouteRow>('SELECT * FROM cnames WHERE id = ?');
-    const findLive = db.prepare<[string], RouteRow>(
-      "SELECT * FROM cnames WHERE hostname = ? AND state NOT IN ('deleted','failed')",
+    const findLive = db.prepare<[string, string], RouteRow>(
+      "SELECT * FROM cnames WHERE hostname = ? AND path = ? AND state NOT IN ('deleted','failed')",
+    );
+    const listLive = db.prepare<[string], RouteRow>(
+      "SELECT * FROM cnames WHERE hostname = ? AND state NOT IN ('deleted','failed') ORDER BY created_at, id",
     );
     const countLiveByOwner = db.prepare<[string], { n: number }>(
       "SELECT count(*) AS n FROM cnames WHERE owner = ? AND state NOT IN ('deleted','failed')",
     );
     const insert = db.prepare(`
       INSERT INTO cnames (id, hostname, zone_id, zone_name, owner, service_container, service_port,
-        service_scheme, target, target_reason, dns_record_id, state, created_at, updated_at)
+        service_scheme, target, target_reason, dns_record_id, state, created_at, updated_at, path, origin_request)
       VALUES (@id, @hostname, @zoneId, @zoneName, @owner, @container, @port, @scheme, @target,
-        @targetReason, NULL, 'reserved', @createdAt, @createdAt)`);
+        @targetReason, NULL, 'reserved', @createdAt, @createdAt, @path, @originRequest)`);
     const update = db.prepare(`
       UPDATE cnames SET state = @state, service_container = @container, service_port = @port,
         service_scheme = @scheme, target = @target, target_reason = @targetReason,
         dns_record_id = @dnsRecordId, last_error_code = @errorCode,
-        last_error_message = @errorMessage, updated_at = @updatedAt
+        last_error_message = @errorMessage, updated_at = @updatedAt, path = @path,
+        origin_request = @originRequest
       WHERE id = @id`);
     const countByState = db.prepare<[], { state: RouteState; n: number }>(
       'SELECT state, count(*) AS n FROM cnames GROUP BY state',
@@ -344,7 +363,10 @@ export class SqliteStateStore implements StateStore {
     return {
       reserve: async (route: NewRoute, { quota }) =>
         this.#write(() => {
-          const holder = findLive.get(route.hostname);
+          // One owner per hostname (its DNS record is one), one route per (hostname, path).
+          const path = route.path ?? '';
+          const siblings = listLive.all(route.hostname);
+          const holder = siblings.find((r) => r.owner !== route.owner) ?? siblings.find((r) => r.path === path) ?? null;
           if (holder) {
             throw new TunnelError(
               'HOSTNAME_TAKEN',
@@ -354,7 +376,12 @@ export class SqliteStateStore implements StateStore {
                   holder.owner === route.owner
                     ? 'Use the existing route, or delete it first.'
                     : 'Pick another hostname; an admin can release this one.',
-                details: { hostname: route.hostname, owner: holder.owner, state: holder.state },
+                details: {
+                  hostname: route.hostname,
+                  owner: holder.owner,
+                  state: holder.state,
+                  ...(holder.path === '' ? {} : { path: holder.path }),
+                },
               },
             );
           }
@@ -376,6 +403,8 @@ export class SqliteStateStore implements StateStore {
             target: route.target,
             targetReason: route.targetReason,
             createdAt: route.createdAt,
+            path,
+            originRequest: originTo(route.originRequest),
           });
           return toRoute(getById.get(route.id) as RouteRow);
         }),
@@ -384,11 +413,12 @@ export class SqliteStateStore implements StateStore {
           const row = getById.get(id);
           return row ? toRoute(row) : null;
         }),
-      findLive: async (hostname) =>
+      findLive: async (hostname, path = null) =>
         this.#read(() => {
-          const row = findLive.get(hostname);
+          const row = findLive.get(hostname, path ?? '');
           return row ? toRoute(row) : null;
         }),
+      listLive: async (hostname) => this.#read(() => listLive.all(hostname).map(toRoute)),
       list: async (filter: RouteFilter = {}) =>
         this.#read(() => {
           const where: string[] = [];
@@ -468,6 +498,8 @@ export class SqliteStateStore implements StateStore {
             errorCode: lastError?.code ?? null,
             errorMessage: lastError?.message ?? null,
             updatedAt: patch.updatedAt,
+            path: (patch.path === undefined ? current.path : patch.path) ?? '',
+            originRequest: originTo(patch.originRequest === undefined ? current.originRequest : patch.originRequest),
           });
           return toRoute(getById.get(id) as RouteRow);
         }),
@@ -929,8 +961,10 @@ function migrate(db: Database.Database, migrations: readonly Migration[], path: 
   for (const migration of migrations) {
     // Each migration re-checks inside its own IMMEDIATE transaction, so two processes opening a
     // new database at once apply every migration exactly once.
+    // "Applied" is per version, not "below the highest": migrations numbered on parallel
+    // branches (2 and 3) may land in either order, and a database that has 3 still needs 2.
     db.transaction(() => {
-      if (currentVersion(db) >= migration.version) return;
+      if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(migration.version)) return;
       db.exec(migration.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
         migration.version,

@@ -202,7 +202,7 @@ describe('IngressManager', () => {
   it('rejects bad input before reading anything', async () => {
     const { store, ingress } = manager();
     const cases = [
-      [{ hostname: '*.example.com', service: 'http://a:1', owner: 'alpha', instance: ME }, 'INVALID_HOSTNAME'],
+      [{ hostname: 'a.*.example.com', service: 'http://a:1', owner: 'alpha', instance: ME }, 'INVALID_HOSTNAME'],
       [{ hostname: 'a.example.com', service: 'http://a:1/path', owner: 'alpha', instance: ME }, 'INVALID_INPUT'],
       [{ hostname: 'a.example.com', service: 'http://a:99999', owner: 'alpha', instance: ME }, 'INVALID_INPUT'],
       [{ hostname: 'a.example.com', service: 'http://a:1', owner: 'Alpha', instance: ME }, 'INVALID_INPUT'],

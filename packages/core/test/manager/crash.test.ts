@@ -19,7 +19,12 @@ async function world(): Promise<World> {
 }
 
 async function child(w: World, ...args: string[]) {
+  return childWith(w, {}, ...args);
+}
+
+async function childWith(w: World, env: Record<string, string>, ...args: string[]) {
   const run = await execa(process.execPath, [fixture, w.configFile, ...args], {
+    env,
     reject: false,
     stdin: 'ignore',
     timeout: 120_000,
@@ -138,4 +143,56 @@ describe('crash safety: a process SIGKILLed at each pipeline step, then recover(
       { hostname: HOST, service: 'http://localhost:3001', managed: { owner: 'shop', instance: INSTANCE_ID } },
     ]);
   }, 180_000);
+
+  describe('a second path of a hostname: the first path and the shared record survive', () => {
+    const api = { ROUTE_PATH: '^/api/' };
+    // The checkpoints around the two steps a path route does differently (it shares the
+    // hostname's record; it removes only its own rule); the others are covered above.
+    const CREATE_AT = ['rule_written', 'dns_created', 'record_stored', 'active'] as const;
+    const DELETE_AT = ['deleting', 'record_deleted', 'rule_removed', 'ingress_removed'] as const;
+    const paths = async (w: World) => (await managedRules(w)).map((r) => r.path ?? null);
+
+    it.each(CREATE_AT)(
+      'create of the path, killed at "%s"',
+      async (checkpoint) => {
+        const w = await world();
+        await w.manager.requestCname(shop, { hostname: HOST, service: { port: 3000 } });
+        const killed = await childWith(w, api, 'create', HOST, '3001', checkpoint);
+        expect(killed.signal, killed.stderr).toBe('SIGKILL');
+        const recovered = await child(w, 'recover');
+        expect(recovered.out, recovered.stderr).toMatchObject({ ok: true });
+        expect(await disagreements(w)).toEqual([]);
+        expect(recordsNamed(w, HOST)).toHaveLength(1);
+        const live = await w.db.routes.listLive(HOST);
+        expect(live.map((r) => [r.path, r.state])).toEqual(
+          checkpoint === 'active'
+            ? [
+                [null, 'active'],
+                ['^/api/', 'active'],
+              ]
+            : [[null, 'active']],
+        );
+        expect(await paths(w)).toEqual(checkpoint === 'active' ? ['^/api/', null] : [null]);
+      },
+      180_000,
+    );
+
+    it.each(DELETE_AT)(
+      'delete of the path, killed at "%s"',
+      async (checkpoint) => {
+        const w = await world();
+        await w.manager.requestCname(shop, { hostname: HOST, service: { port: 3000 } });
+        await w.manager.requestCname(shop, { hostname: HOST, path: '^/api/', service: { port: 3001 } });
+        const killed = await childWith(w, api, 'delete', HOST, checkpoint);
+        expect(killed.signal, killed.stderr).toBe('SIGKILL');
+        const recovered = await child(w, 'recover');
+        expect(recovered.out, recovered.stderr).toMatchObject({ ok: true });
+        expect(await disagreements(w)).toEqual([]);
+        expect(recordsNamed(w, HOST)).toHaveLength(1);
+        expect((await w.db.routes.listLive(HOST)).map((r) => [r.path, r.state])).toEqual([[null, 'active']]);
+        expect(await paths(w)).toEqual([null]);
+      },
+      180_000,
+    );
+  });
 });

@@ -267,14 +267,14 @@ export async function disagreements(world: World): Promise<string[]> {
       problems.push(`${route.hostname} has ${named.length} records (${good.length} good)`);
     else if (good[0]?.id !== route.dnsRecordId)
       problems.push(`${route.hostname} stores record ${route.dnsRecordId}, DNS has ${good[0]?.id}`);
-    const own = rules.filter((r) => r.hostname === route.hostname);
+    const own = rules.filter((r) => r.hostname === route.hostname && (r.path ?? null) === route.path);
     if (
       own.length !== 1 ||
       own[0]?.managed?.owner !== route.owner ||
       own[0]?.managed?.instance !== INSTANCE_ID ||
       own[0]?.service !== route.target
     ) {
-      problems.push(`${route.hostname} has rules ${JSON.stringify(own)}`);
+      problems.push(`${route.hostname}${route.path ? ` ${route.path}` : ''} has rules ${JSON.stringify(own)}`);
     }
   }
   for (const record of marked) {
@@ -283,7 +283,8 @@ export async function disagreements(world: World): Promise<string[]> {
     }
   }
   for (const rule of rules) {
-    if (!live.some((r) => r.hostname === rule.hostname)) problems.push(`orphan rule ${rule.hostname}`);
+    if (!live.some((r) => r.hostname === rule.hostname && r.path === (rule.path ?? null)))
+      problems.push(`orphan rule ${rule.hostname}${rule.path ? ` ${rule.path}` : ''}`);
   }
   return problems;
 }

@@ -74,7 +74,106 @@ const CASES: Case[] = [
   ),
   { name: 'hostname that is a number', call: as(shop, req(42)), code: 'INVALID_HOSTNAME' },
   { name: 'hostname that is an array', call: as(shop, req(['app.example.com'])), code: 'INVALID_HOSTNAME' },
-  { name: 'a wildcard asked by an admin', call: as(admin, req('*.example.com')), code: 'INVALID_HOSTNAME' },
+  {
+    name: 'a wildcard of a wildcard asked by an admin',
+    call: as(admin, req('*.*.example.com')),
+    code: 'INVALID_HOSTNAME',
+  },
+
+  // --- route options: path, origin settings, re-targeting ---
+  {
+    name: 'a path that is not RE2 (lookahead)',
+    call: as(shop, req('s.example.com', { port: 1 }, { path: '^/(?=a)' })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'a path with an unclosed group',
+    call: as(shop, req('s.example.com', { port: 1 }, { path: '^/(api' })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'a path that is a number',
+    call: as(shop, req('s.example.com', { port: 1 }, { path: 42 })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'a path with a newline (YAML injection)',
+    call: as(shop, req('s.example.com', { port: 1 }, { path: '^/a\nservice: http://evil:1' })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: "a path on another project's name",
+    call: as(shop, req('taken.example.com', { port: 3000 }, { path: '^/api/' })),
+    code: 'HOSTNAME_TAKEN',
+  },
+  {
+    name: 'a second path beyond the quota',
+    call: as(full, req('full.example.com', { port: 3001 }, { path: '^/api/' })),
+    code: 'QUOTA_EXCEEDED',
+  },
+  {
+    name: 'origin settings that are a list',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: [true] })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'an origin setting off the allow-list (bastionMode)',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: { bastionMode: true } })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'an origin setting off the allow-list (access)',
+    call: as(admin, req('s.example.com', { port: 1 }, { originRequest: { access: { required: true } } })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'noTLSVerify as the string "true"',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: { noTLSVerify: 'true' } })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'connectTimeout as a bare number',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: { connectTimeout: 10 } })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'connectTimeout of a fraction of a second',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: { connectTimeout: '1.5s' } })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'connectTimeout that is not a duration',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: { connectTimeout: 'soon' } })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'httpHostHeader with a newline',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: { httpHostHeader: 'a\nb' } })),
+    code: 'INVALID_INPUT',
+  },
+  {
+    name: 'caPool when no directory is allowed',
+    call: as(
+      shop,
+      req('s.example.com', { port: 1 }, { originRequest: { caPool: '/etc/ssl/certs/ca-certificates.crt' } }),
+    ),
+    code: 'POLICY_DENIED',
+  },
+  {
+    name: 'caPool as a relative path',
+    call: as(shop, req('s.example.com', { port: 1 }, { originRequest: { caPool: '../ca.pem' } })),
+    code: 'POLICY_DENIED',
+  },
+  {
+    name: 're-targeting a path that has no route',
+    call: as(blog, req('taken.example.com', { port: 3000 }, { fromPath: '^/nope/', path: '^/x/' })),
+    code: 'NOT_FOUND',
+  },
+  {
+    name: 'a wildcard apex by a project',
+    call: as(shop, req('*.example.com', { port: 1 }, { path: '^/' })),
+    code: 'POLICY_DENIED',
+  },
   {
     name: 'subdomain into a malformed domain',
     call: as(shop, { subdomain: 'app', domain: 'exa mple.com', service: { port: 1 } }),

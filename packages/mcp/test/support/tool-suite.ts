@@ -67,8 +67,22 @@ export function describeToolSuite(name: string, setup: () => Promise<TransportUn
         'port',
         'container',
         'scheme',
+        'path',
+        'fromPath',
+        'originRequest',
         'dryRun',
       ]);
+      // The description tells an agent about paths, origin settings, wildcards and re-targeting, with examples.
+      expect(request?.description).toMatch(/"path": "\^\/api\/"/);
+      expect(request?.description).toMatch(/"originRequest": \{"noTLSVerify": true/);
+      expect(request?.description).toMatch(/Wildcards/);
+      expect(request?.description).toMatch(/fromPath/);
+      const requestOut = request?.outputSchema as { properties: Record<string, unknown> };
+      expect(Object.keys(requestOut.properties)).toEqual(expect.arrayContaining(['path', 'originRequest']));
+      const deleteTool = tools.find((tool) => tool.name === 'tunnel_delete_cname');
+      expect(Object.keys(deleteTool?.inputSchema.properties ?? {})).toEqual(['hostname', 'path']);
+      const deleteOut = deleteTool?.outputSchema as { properties: Record<string, unknown> };
+      expect(Object.keys(deleteOut.properties)).toEqual(expect.arrayContaining(['path', 'dnsRecordDeleted']));
       expect(request?.inputSchema.properties?.port).toMatchObject({ type: 'integer', minimum: 1, maximum: 65535 });
       expect(request?.description).toMatch(/defaults? to "example.com"|shop\.example\.com/);
       expect(request?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false, idempotentHint: true });
@@ -315,6 +329,96 @@ export function describeToolSuite(name: string, setup: () => Promise<TransportUn
       // The name is free again, for anyone.
       const taken = await callOk(blog, 'tunnel_request_cname', { subdomain: 'shop', port: 5000 });
       expect(taken.structured).toMatchObject({ outcome: 'created', owner: 'blog' });
+    });
+
+    it('route options: paths of one hostname, origin settings, re-target in place, path delete; others refused', async () => {
+      const base = await callOk(shop, 'tunnel_request_cname', { hostname: 'paths.example.com', port: 7000 });
+      expect(base.structured).toMatchObject({ outcome: 'created', path: null, originRequest: null });
+      const api = await callOk(shop, 'tunnel_request_cname', {
+        hostname: 'paths.example.com',
+        path: '^/api/',
+        port: 7001,
+        scheme: 'https',
+        originRequest: { noTLSVerify: true, connectTimeout: '1m' },
+      });
+      expect(api.structured).toMatchObject({
+        outcome: 'created',
+        path: '^/api/',
+        target: 'https://localhost:7001',
+        originRequest: { noTLSVerify: true, connectTimeout: '60s' },
+      });
+      expect(api.text).toContain('path ^/api/');
+      expect(recordsNamed(t.world, 'paths.example.com')).toHaveLength(1);
+      const ingress = readFileSync(t.world.ingressPath, 'utf8');
+      // The path rule comes before the hostname's path-less rule, with its origin settings.
+      expect(ingress.indexOf('path: ^/api/')).toBeGreaterThan(0);
+      expect(ingress.indexOf('path: ^/api/')).toBeLessThan(ingress.indexOf('service: http://localhost:7000'));
+      expect(ingress).toMatch(/noTLSVerify: true/);
+      const listed = await callOk(shop, 'tunnel_list_cnames');
+      expect(
+        listed.structured.routes
+          .filter((r: { hostname: string }) => r.hostname === 'paths.example.com')
+          .map((r: { path: string | null }) => r.path),
+      ).toEqual([null, '^/api/']);
+
+      // Another project cannot add a path to the name, nor delete one of its paths.
+      const before = await observe(t.world);
+      const taken = await callError(blog, 'tunnel_request_cname', {
+        hostname: 'paths.example.com',
+        path: '^/blog/',
+        port: 7100,
+      });
+      expect(taken.code).toBe('HOSTNAME_TAKEN');
+      const notOwner = await callError(blog, 'tunnel_delete_cname', { hostname: 'paths.example.com', path: '^/api/' });
+      expect(notOwner.code).toBe('NOT_OWNER');
+      // Settings off the allow-list, or typed as cloudflared would refuse them, change nothing.
+      for (const originRequest of [{ bastionMode: true }, { noTLSVerify: 'true' }, { connectTimeout: '1.5s' }]) {
+        const bad = await callError(shop, 'tunnel_request_cname', {
+          hostname: 'paths.example.com',
+          path: '^/api/',
+          port: 7001,
+          originRequest,
+        });
+        expect(bad.code).toBe('INVALID_INPUT');
+      }
+      const badPath = await callError(shop, 'tunnel_request_cname', {
+        hostname: 'paths.example.com',
+        path: '^/(?!x)',
+        port: 7001,
+      });
+      expect(badPath.code).toBe('INVALID_INPUT');
+      expect(await observe(t.world)).toEqual(before);
+
+      // Re-target in place: the same request again is a no-op; another port is one rule change.
+      const same = await callOk(shop, 'tunnel_request_cname', {
+        hostname: 'paths.example.com',
+        path: '^/api/',
+        port: 7001,
+        scheme: 'https',
+        originRequest: { noTLSVerify: true, connectTimeout: '60s' },
+      });
+      expect(same.structured.outcome).toBe('unchanged');
+      expect(await observe(t.world)).toEqual(before);
+      const moved = await callOk(shop, 'tunnel_request_cname', {
+        hostname: 'paths.example.com',
+        fromPath: '^/api/',
+        path: '^/v2/',
+        port: 7002,
+      });
+      expect(moved.structured).toMatchObject({ outcome: 'updated', path: '^/v2/', originRequest: null });
+      expect(moved.structured.steps.map((s: { summary: string }) => s.summary).join('\n')).toContain('no DNS change');
+      const afterMove = await observe(t.world);
+      expect(afterMove.dnsWrites).toBe(before.dnsWrites);
+      expect(afterMove.records).toBe(before.records);
+
+      // Deleting a path keeps the record for the others; the last one takes it.
+      const first = await callOk(shop, 'tunnel_delete_cname', { hostname: 'paths.example.com', path: '^/v2/' });
+      expect(first.structured).toMatchObject({ path: '^/v2/', dnsRecordDeleted: false, state: 'deleted' });
+      expect(recordsNamed(t.world, 'paths.example.com')).toHaveLength(1);
+      const last = await callOk(shop, 'tunnel_delete_cname', { hostname: 'paths.example.com' });
+      expect(last.structured).toMatchObject({ path: null, dnsRecordDeleted: true });
+      expect(recordsNamed(t.world, 'paths.example.com')).toEqual([]);
+      expect(readFileSync(t.world.ingressPath, 'utf8')).not.toContain('paths.example.com');
     });
   });
 }

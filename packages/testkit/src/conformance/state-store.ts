@@ -106,6 +106,32 @@ export function describeStateStoreConformance(
         expect(await store.routes.get(clash.id)).toBeNull();
       });
 
+      it('allows one live route per (hostname, path), all of one owner, and lists them', async () => {
+        const root = newRouteFixture();
+        await store.routes.reserve(root, { quota: null });
+        const api = newRouteFixture({
+          hostname: root.hostname,
+          path: '^/api/',
+          originRequest: { noTLSVerify: true },
+          createdAt: T0 + 1,
+        });
+        const stored = await store.routes.reserve(api, { quota: null });
+        expect(stored).toMatchObject({ path: '^/api/', originRequest: { noTLSVerify: true } });
+        expect(await store.routes.findLive(root.hostname, '^/api/')).toEqual(stored);
+        expect((await store.routes.findLive(root.hostname))?.id).toBe(root.id);
+        expect((await store.routes.listLive(root.hostname)).map((r) => r.id)).toEqual([root.id, api.id]);
+        // The same path again, or any path by another owner, is HOSTNAME_TAKEN.
+        const again = newRouteFixture({ hostname: root.hostname, path: '^/api/' });
+        expect(await codeOf(store.routes.reserve(again, { quota: null }))).toBe('HOSTNAME_TAKEN');
+        const foreign = newRouteFixture({ hostname: root.hostname, owner: 'beta', path: '^/beta/' });
+        expect(await codeOf(store.routes.reserve(foreign, { quota: null }))).toBe('HOSTNAME_TAKEN');
+        expect(await store.routes.get(foreign.id)).toBeNull();
+        // A route moves to another path and drops its settings in place.
+        const moved = await store.routes.update(api.id, { path: '^/v2/', originRequest: null, updatedAt: T0 + 1 });
+        expect(moved).toMatchObject({ path: '^/v2/', originRequest: null });
+        expect(await store.routes.findLive(root.hostname, '^/api/')).toBeNull();
+      });
+
       it('frees the hostname once the route is failed or deleted', async () => {
         const first = newRouteFixture();
         await store.routes.reserve(first, { quota: null });
