@@ -1,7 +1,7 @@
 import type { Domain } from '../domain/domain.js';
 import type { InstanceIdentity } from '../domain/instance.js';
 import { classifyRecord, isOurs } from '../domain/ownership.js';
-import type { CnameRoute, RouteError, RouteState, ServiceSpec } from '../domain/route.js';
+import { type CnameRoute, ROUTE_STATES, type RouteError, type RouteState, type ServiceSpec } from '../domain/route.js';
 import type { OriginSettings } from '../domain/route-options.js';
 import { isTunnelError, TunnelError, toTunnelError } from '../errors.js';
 import type { RestartRequestInput, RestartRequestResult } from '../health/restart-coordinator.js';
@@ -293,7 +293,7 @@ export class CnamePipeline {
       }
       if (current.state === 'deleting') {
         try {
-          const replaced = options.restoreReplaced ? await this.deps.store.replaced.get(current.id) : [];
+          const replaced = options.restoreReplaced ? await this.replacedFor(current) : [];
           restored = await this.#deleteRecord(current, replaced);
         } catch (error) {
           if (route.state === 'active') {
@@ -333,6 +333,29 @@ export class CnamePipeline {
       });
       throw error;
     }
+  }
+
+  /**
+   * The records an adopt replaced for the route's record: stored with the route that adopted
+   * it, which may be another path's route sharing the record (live or deleted).
+   */
+  async replacedFor(route: CnameRoute): Promise<ReplacedRecord[]> {
+    const { routes, replaced } = this.deps.store;
+    // The routes that shared this route's record (an older, separately deleted record's
+    // replacements are not this record's to restore).
+    const sharing =
+      route.dnsRecordId === null
+        ? []
+        : (await routes.list({ zoneId: route.zoneId, hostname: route.hostname, states: ROUTE_STATES })).filter(
+            (r) => r.id !== route.id && r.dnsRecordId === route.dnsRecordId,
+          );
+    const found: ReplacedRecord[] = [];
+    for (const r of [route, ...sharing]) {
+      for (const record of await replaced.get(r.id)) {
+        if (!found.some((f) => f.recordId === record.recordId)) found.push(record);
+      }
+    }
+    return found;
   }
 
   /**

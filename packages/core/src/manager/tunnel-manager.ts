@@ -344,7 +344,22 @@ export class TunnelManager implements TunnelManagerApi {
           });
         }
         owner = route.owner;
-        if (restoreReplaced && (await this.#store.replaced.get(route.id)).length === 0) {
+        if (restoreReplaced) {
+          // The record an adopt replaced was shared by all of the hostname's paths: it can only
+          // come back when the last of them goes.
+          const otherPaths = (await this.#store.routes.listLive(name.value)).filter((r) => r.id !== route.id);
+          if (otherPaths.length > 0) {
+            throw new TunnelError(
+              'INVALID_INPUT',
+              `${name.value} still has ${otherPaths.length} other path route(s) sharing its DNS record: the replaced record can only be restored with the last one.`,
+              {
+                hint: 'Delete the other paths first (without restoreReplaced), then this one with restoreReplaced.',
+                details: { field: 'restoreReplaced', hostname: name.value, paths: otherPaths.map((r) => r.path) },
+              },
+            );
+          }
+        }
+        if (restoreReplaced && (await this.#pipeline.replacedFor(route)).length === 0) {
           throw new TunnelError(
             'NOT_FOUND',
             `${name.value} replaced no record when it was created: nothing to restore.`,

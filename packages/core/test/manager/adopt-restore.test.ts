@@ -81,6 +81,37 @@ describe('adopt keeps what it replaced', () => {
     expect(await managedRuleNames(w)).toEqual([]);
   });
 
+  it('paths share the adopted record: restore waits for the last path, and then puts the record back', async () => {
+    const w = await world();
+    await w.manager.requestCname(admin, { hostname: HOST, project: 'shop', adopt: true, service: { port: 3000 } });
+    const api = await w.manager.requestCname(admin, {
+      hostname: HOST,
+      project: 'shop',
+      path: '^/api/',
+      service: { port: 3001 },
+    });
+    expect(recordsNamed(w, HOST).map((r) => [r.type, r.comment])).toEqual([['CNAME', mark('shop')]]);
+    expect(api.route.dnsRecordId).toBe(recordsNamed(w, HOST)[0]?.id);
+
+    // The path-less route that adopted goes first while the path still uses the record: refused.
+    const early = await failure(w.manager.deleteCname(admin, HOST, { restoreReplaced: true }));
+    expect(early.code).toBe('INVALID_INPUT');
+    expect(early.hint).toContain('other paths first');
+    expect(recordsNamed(w, HOST).map((r) => r.type)).toEqual(['CNAME']);
+
+    const first = await w.manager.deleteCname(admin, HOST);
+    expect(first.dnsRecordDeleted).toBe(false);
+    expect(recordsNamed(w, HOST).map((r) => r.type)).toEqual(['CNAME']);
+    // The last path's route did not adopt, but it shared the adopting route's record.
+    const last = await w.manager.deleteCname(admin, HOST, { path: '^/api/', restoreReplaced: true });
+    expect(last.dnsRecordDeleted).toBe(true);
+    expect(last.restored).toEqual([`A ${HOST} 192.0.2.7`]);
+    expect(recordsNamed(w, HOST).map((r) => ({ ...r }))).toEqual([
+      expect.objectContaining({ name: HOST, ...ORIGINAL }),
+    ]);
+    expect(await managedRuleNames(w)).toEqual([]);
+  });
+
   it('a plain delete leaves the name empty; restoring a route that replaced nothing is refused, changing nothing', async () => {
     const w = await world();
     await w.manager.requestCname(admin, { hostname: HOST, adopt: true, service: { port: 3000 } });
