@@ -233,4 +233,64 @@ describe('two instances on one zone', () => {
     expect(audit?.params).toMatchObject({ fromInstance: 'vm-b', adopt: true });
     expect(audit?.message).toContain(`replacing CNAME b-blog.example.com ${TUNNEL_B}.cfargotunnel.com`);
   }, 240_000);
+
+  it('paths, wildcards and re-targets obey the same rules: the marks name the instance, a sibling’s name is never taken', async () => {
+    const cf = await emulator();
+    const a = await vm(cf, 'vm-a', TUNNEL_ID);
+    const b = await vm(cf, 'vm-b', TUNNEL_B);
+
+    // B publishes two paths of one name (one record) and an admin wildcard.
+    await b.manager.requestCname(shop, { hostname: 'paths.example.com', service: { port: 4000 } });
+    await b.manager.requestCname(shop, { hostname: 'paths.example.com', path: '^/api/', service: { port: 4001 } });
+    await b.manager.requestCname(admin, { hostname: '*.team.example.com', service: { port: 4002 } });
+    expect(recordsOf(cf, 'vm-b').map((r) => [r.name, r.comment])).toEqual([
+      ['paths.example.com', formatOwnerMark('shop', 'vm-b')],
+      ['*.team.example.com', formatOwnerMark('@admin', 'vm-b')],
+    ]);
+    expect((await rulesOf(b)).filter((r) => r.managed).map((r) => [r.hostname, r.path ?? null, r.managed])).toEqual([
+      ['paths.example.com', '^/api/', { owner: 'shop', instance: 'vm-b' }],
+      ['paths.example.com', null, { owner: 'shop', instance: 'vm-b' }],
+      ['*.team.example.com', null, { owner: '@admin', instance: 'vm-b' }],
+    ]);
+    const zoneBefore = cf.records(ZONE.com.id).map((r) => ({ ...r }));
+
+    // A's project `shop` (same name, other VM) cannot add a path to B's name, nor take B's wildcard.
+    const path = await refusal(
+      a.manager.requestCname(shop, { hostname: 'paths.example.com', path: '^/v2/', service: { port: 3000 } }),
+    );
+    expect(path.code).toBe('HOSTNAME_TAKEN');
+    expect(path.message).toContain('instance "vm-b"');
+    const wildcard = await refusal(
+      a.manager.requestCname(admin, { hostname: '*.team.example.com', service: { port: 3001 } }),
+    );
+    expect(wildcard.code).toBe('HOSTNAME_TAKEN');
+    expect(wildcard.message).toContain('instance "vm-b"');
+
+    // B re-targets its path in place and moves it: its rule keeps B's mark, DNS is not touched.
+    const retarget = await b.manager.requestCname(shop, {
+      hostname: 'paths.example.com',
+      path: '^/api/v2/',
+      fromPath: '^/api/',
+      service: { port: 4005 },
+    });
+    expect(retarget.outcome).toBe('updated');
+    expect((await rulesOf(b)).find((r) => r.path === '^/api/v2/')?.managed).toEqual({
+      owner: 'shop',
+      instance: 'vm-b',
+    });
+
+    // A's reconcile lists B's names as a sibling's and changes nothing.
+    const plan = await a.manager.reconcilePlan();
+    expect(plan.changes).toEqual([]);
+    expect(plan.siblings.map((s) => s.hostname)).toEqual(['*.team.example.com', 'paths.example.com']);
+    expect((await a.manager.reconcileApply(null)).applied).toEqual([]);
+
+    // Deleting one of B's paths keeps the shared record; the last one takes it.
+    const first = await b.manager.deleteCname(shop, 'paths.example.com', { path: '^/api/v2/' });
+    expect(first.dnsRecordDeleted).toBe(false);
+    expect(cf.records(ZONE.com.id)).toEqual(zoneBefore);
+    const last = await b.manager.deleteCname(shop, 'paths.example.com');
+    expect(last.dnsRecordDeleted).toBe(true);
+    expect(recordsOf(cf, 'vm-b').map((r) => r.name)).toEqual(['*.team.example.com']);
+  }, 240_000);
 });
