@@ -291,8 +291,10 @@ export class Reconciler {
         );
         continue;
       }
+      // A hostname's paths share the record: it is re-marked once.
+      const remarkDue = legacy.has(keep.id) && !claimed.has(keep.id);
       claimed.add(keep.id);
-      if (legacy.has(keep.id)) {
+      if (remarkDue) {
         changes.push(
           change(
             'remark_dns',

@@ -110,6 +110,28 @@ describe('upgrading an installation with legacy marks', () => {
     expect((await w.manager.reconcilePlan()).changes).toEqual([]);
   });
 
+  it('a hostname with several paths: its shared record is re-marked once, each path rule once', async () => {
+    const w = await startWorld({ records: [] });
+    worlds.push(w);
+    await w.manager.requestCname(shop, { hostname: 'p.example.com', service: { port: 3000 } });
+    await w.manager.requestCname(shop, { hostname: 'p.example.com', path: '^/api/', service: { port: 3001 } });
+    await downgradeMarks(w);
+    const before = records(w);
+    const plan = await w.manager.reconcilePlan();
+    expect(plan.changes.map((c) => `${c.kind} ${c.hostname} ${c.path ?? '-'}`)).toEqual([
+      'remark_dns p.example.com -',
+      'remark_rule p.example.com ^/api/',
+      'remark_rule p.example.com -',
+    ]);
+    const result = await w.manager.reconcileApply(plan);
+    expect(result.failed).toEqual([]);
+    expect(recordsNamed(w, 'p.example.com').map((r) => r.comment)).toEqual([mark('shop')]);
+    expect(records(w)).toEqual(before);
+    expect(readFileSync(w.ingressPath, 'utf8')).not.toMatch(/# tunnel-manager:[a-z@-]+\n/);
+    expect(await disagreements(w)).toEqual([]);
+    expect((await w.manager.reconcilePlan()).changes).toEqual([]);
+  });
+
   it('the next write rewrites them too (once, audited as marks.upgrade), before doing its own change', async () => {
     const w = await legacyWorld();
     const elsewhere = recordsNamed(w, 'elsewhere.example.com');
