@@ -10,7 +10,17 @@ import {
   ROUTE_STATES,
   type TunnelError,
 } from '../../src/index.js';
-import { disagreements, managedRules, observe, recordsNamed, startWorld, TOKEN, type World, ZONE } from './helpers.js';
+import {
+  disagreements,
+  INSTANCE_ID,
+  managedRules,
+  observe,
+  recordsNamed,
+  startWorld,
+  TOKEN,
+  type World,
+  ZONE,
+} from './helpers.js';
 
 /*
  * Routes with a path, origin settings and wildcards, through the library façade against a real
@@ -177,7 +187,7 @@ describe('paths: several routes on one hostname', () => {
                   hostname: 'app.example.com',
                   path: '^/api/',
                   service: 'http://localhost:3001',
-                  managed: { owner: 'shop' },
+                  managed: { owner: 'shop', instance: INSTANCE_ID },
                 },
                 r,
               ]
@@ -223,7 +233,7 @@ describe('re-targeting your own route in place', () => {
         path: '^/api/',
         service: 'https://localhost:4001',
         originRequest: { noTLSVerify: true, connectTimeout: '60s' },
-        managed: { owner: 'shop' },
+        managed: { owner: 'shop', instance: INSTANCE_ID },
       },
     ]);
     expect(rulesAfter).toHaveLength(rulesBefore.length);
@@ -408,7 +418,12 @@ describe('reconcile understands path routes', () => {
   it('removes an orphan path rule alone, and re-creates a lost record once for all paths', async () => {
     const w = await setup();
     await rewrite(w, (rules) => [
-      { hostname: 'app.example.com', path: '^/old/', service: 'http://localhost:9', managed: { owner: 'shop' } },
+      {
+        hostname: 'app.example.com',
+        path: '^/old/',
+        service: 'http://localhost:9',
+        managed: { owner: 'shop', instance: INSTANCE_ID },
+      },
       ...rules,
     ]);
     const plan = await drift(w);
