@@ -69,6 +69,13 @@ describe('instance identity over MCP', () => {
     const del = tools.tools.find((t) => t.name === 'tunnel_delete_cname');
     expect(Object.keys((del?.inputSchema as { properties?: object } | undefined)?.properties ?? {})).toEqual([
       'hostname',
+      'path',
+    ]);
+    const adminDel = (await admin.client.listTools()).tools.find((t) => t.name === 'tunnel_delete_cname');
+    expect(Object.keys((adminDel?.inputSchema as { properties?: object } | undefined)?.properties ?? {})).toEqual([
+      'hostname',
+      'path',
+      'restoreReplaced',
     ]);
 
     const removed = await callOk(admin.client, 'tunnel_delete_cname', {
