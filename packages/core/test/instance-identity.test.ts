@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   classifyRecord,
@@ -9,6 +10,7 @@ import {
   formatOwnerMark,
   instanceIdOf,
   isTunnelError,
+  LATEST_SCHEMA_VERSION,
   MAX_INSTANCE_ID_LENGTH,
   MIGRATIONS,
   parseConfig,
@@ -132,26 +134,32 @@ describe('database migration 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tm-migrate-'));
     dirs.push(dir);
     const path = join(dir, 'state.db');
-    const old = SqliteStateStore.open({ path, migrations: MIGRATIONS.filter((m) => m.version === 1) });
-    expect(old.schemaVersion()).toBe(1);
-    const route = await old.routes.reserve(
-      {
-        id: 'r1',
-        hostname: 'a.example.com',
-        zoneId: 'z1',
-        zoneName: 'example.com',
-        owner: 'shop',
-        service: { container: null, port: 3000, scheme: 'http' },
-        target: 'http://localhost:3000',
-        targetReason: 'host',
-        createdAt: 1,
-      },
-      { quota: null },
+    // A database as release 1 left it (this code's statements need later columns to open one).
+    const raw = new Database(path);
+    raw.exec(MIGRATIONS.find((m) => m.version === 1)?.sql ?? '');
+    raw.exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT; INSERT INTO schema_migrations VALUES (1, 'initial', 0);",
     );
-    await old.close();
+    raw
+      .prepare(
+        `INSERT INTO cnames (id, hostname, zone_id, zone_name, owner, service_container, service_port, service_scheme,
+          target, target_reason, dns_record_id, state, created_at, updated_at)
+         VALUES ('r1', 'a.example.com', 'z1', 'example.com', 'shop', NULL, 3000, 'http', 'http://localhost:3000',
+          'host', 'rec-1', 'active', 1, 1)`,
+      )
+      .run();
+    raw.close();
     const store = SqliteStateStore.open({ path });
-    expect(store.schemaVersion()).toBe(2);
-    expect(await store.routes.get('r1')).toEqual(route);
+    expect(store.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+    expect(await store.routes.get('r1')).toMatchObject({
+      id: 'r1',
+      hostname: 'a.example.com',
+      owner: 'shop',
+      dnsRecordId: 'rec-1',
+      state: 'active',
+      target: 'http://localhost:3000',
+    });
+    expect(await store.replaced.get('r1')).toEqual([]);
     await store.ingressOwners.replace('t', [
       { hostname: 'a.example.com', path: '', service: 'http://localhost:3000', owner: 'shop', instance: 'vm-a' },
     ]);
