@@ -23,8 +23,8 @@ function setup() {
   writeFileSync(configPath, FILE);
   const env = {
     TUNNEL_DATA_DIR: dir,
-    TUNNEL_INGRESS__CONFIG_PATH: configPath,
-    TUNNEL_DOCKER__ENABLED: 'false',
+    TM_INGRESS__CONFIG_PATH: configPath,
+    TM_DOCKER__ENABLED: 'false',
   };
   const store = new LocalFileIngressStore({ path: configPath, backupDir: join(dir, 'ingress-backups') });
   return { dir, configPath, env, store };

@@ -402,19 +402,19 @@ describe('tunnel doctor with one broken prerequisite reports exactly that one', 
   const cases: Array<[string, () => Record<string, string>, string, RegExp]> = [
     [
       'an API token Cloudflare refuses',
-      () => ({ TUNNEL_CLOUDFLARE__API_TOKEN: 'not-the-sandbox-token' }),
+      () => ({ TM_CLOUDFLARE__API_TOKEN: 'not-the-sandbox-token' }),
       'token',
       /Authentication|AUTH_FAILED/,
     ],
     [
       'an unreachable Docker socket',
-      () => ({ TUNNEL_DOCKER__ENABLED: 'true', TUNNEL_DOCKER__SOCKET_PATH: '/nonexistent/docker.sock' }),
+      () => ({ TM_DOCKER__ENABLED: 'true', TM_DOCKER__SOCKET_PATH: '/nonexistent/docker.sock' }),
       'docker',
       /does not exist/,
     ],
     [
       'a missing cloudflared executable',
-      () => ({ TUNNEL_CLOUDFLARED__CHILD__COMMAND: '/nonexistent/bin/cloudflared' }),
+      () => ({ TM_CLOUDFLARED__CHILD__COMMAND: '/nonexistent/bin/cloudflared' }),
       'cloudflared',
       /not an executable file/,
     ],
@@ -427,7 +427,7 @@ describe('tunnel doctor with one broken prerequisite reports exactly that one', 
           copy,
           `${readFileSync(copy, 'utf8')}  - hostname: after-catch-all.example.com\n    service: http://localhost:1\n`,
         );
-        return { TUNNEL_INGRESS__CONFIG_PATH: copy };
+        return { TM_INGRESS__CONFIG_PATH: copy };
       },
       'ingress',
       /Rule #\d+ .*will match every hostname/,

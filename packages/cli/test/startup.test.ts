@@ -53,8 +53,8 @@ describe('start-up cost', () => {
     const dir = tempDir();
     const loaded = await modulesLoadedBy(['status', '--json'], {
       TUNNEL_DATA_DIR: dir,
-      TUNNEL_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
-      TUNNEL_DOCKER__ENABLED: 'false',
+      TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
+      TM_DOCKER__ENABLED: 'false',
     });
     expect(loaded.some((url) => url.includes('/packages/core/dist/'))).toBe(true);
     for (const [name, pattern] of HEAVY)
@@ -75,8 +75,8 @@ describe('start-up cost', () => {
       ['status', '--json'],
       {
         TUNNEL_DATA_DIR: dir,
-        TUNNEL_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
-        TUNNEL_DOCKER__ENABLED: 'false',
+        TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
+        TM_DOCKER__ENABLED: 'false',
       },
       TUNNEL_BIN,
     );

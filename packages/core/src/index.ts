@@ -17,6 +17,7 @@ export {
 } from './auth/api-token-service.js';
 // --- configuration ---
 export {
+  CONFIG_ENV_PREFIX,
   configKeys,
   DEFAULT_CONFIG_PATH,
   type LoadConfigOptions,

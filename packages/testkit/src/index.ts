@@ -39,6 +39,7 @@ export {
 export { parseSimCommand, type SimCommand, UsageError as SimUsageError } from './cloudflared-sim/args.js';
 export { loadSimConfig, type SimConfig, SimConfigError } from './cloudflared-sim/config.js';
 export { formatGoDuration, parseGoDuration } from './cloudflared-sim/duration.js';
+export { CLOUDFLARED_ENV } from './cloudflared-sim/environment.js';
 export {
   NO_FAULTS,
   parseFaultList,

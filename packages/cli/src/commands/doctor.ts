@@ -83,7 +83,7 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
   let config: TunnelConfig;
   try {
     config = loadConfig({ env, ...(cx.globals.config ? { file: cx.globals.config } : {}) });
-    checks.push(ok('config', 'configuration', file ? `${file} is valid` : 'no file: defaults and TUNNEL_* variables'));
+    checks.push(ok('config', 'configuration', file ? `${file} is valid` : 'no file: defaults and TM_* variables'));
   } catch (error) {
     checks.push(failFrom('config', 'configuration', error));
     for (const [id, title] of [

@@ -45,7 +45,7 @@ export interface SandboxStartOptions {
   readonly apiPort?: number;
   /** The daemon's logger. */
   readonly logger: Logger;
-  /** The process environment (TUNNEL_* overrides apply to the sandbox's configuration too). */
+  /** The process environment (TM_* overrides apply to the sandbox's configuration too). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 

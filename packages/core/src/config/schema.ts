@@ -24,7 +24,7 @@ const cloudflareSchema = z
       .transform((value) => new Secret(value))
       .optional()
       .describe(
-        'Cloudflare API token. Prefer `apiTokenFile` or the env var `TUNNEL_CLOUDFLARE__API_TOKEN` / `CLOUDFLARE_API_TOKEN`. Never logged.',
+        'Cloudflare API token. Prefer `apiTokenFile` or the env var `TM_CLOUDFLARE__API_TOKEN` / `CLOUDFLARE_API_TOKEN`. Never logged.',
       ),
     apiTokenFile: z
       .string()
