@@ -150,7 +150,7 @@ export function renderConfigTemplate(): string {
     '#',
     '# Every key is shown commented out, at its default. To set one, uncomment it and the lines of',
     '# its sections. Every key can also be set by its environment variable (shown as `env`:',
-    '# TM_<SECTION>__<KEY>), which wins over this file. TUNNEL_* variables are cloudflared\'s own',
+    "# TM_<SECTION>__<KEY>), which wins over this file. TUNNEL_* variables are cloudflared's own",
     '# (TUNNEL_TOKEN, TUNNEL_METRICS, ...) and change nothing here. Set at least the Cloudflare',
     '# API token (a file is best), the account id and the tunnel id; then run `tunnel doctor`.',
   ];
@@ -197,7 +197,7 @@ export function renderConfigReference(): string {
     'One YAML file (`--config`, `$TUNNEL_CONFIG`, else `/etc/tunnel-manager/config.yml`), then environment',
     'overrides: every key has its variable (`TM_<SECTION>__<KEY>`, camelCase words split by `_`),',
     'which wins over the file. Lists in a variable are comma-separated. The API token may also come',
-    'from `CLOUDFLARE_API_TOKEN`. `TUNNEL_` variables are cloudflared\'s own (`TUNNEL_TOKEN`,',
+    "from `CLOUDFLARE_API_TOKEN`. `TUNNEL_` variables are cloudflared's own (`TUNNEL_TOKEN`,",
     '`TUNNEL_METRICS`, …) and change nothing here; an unknown `TM_` variable is refused.',
     '`tunnel init` writes this reference as a commented file.',
     '',

@@ -118,8 +118,16 @@ export {
 export { createHealthServices, type HealthServices, type HealthServicesOptions } from './health/services.js';
 // --- ingress ---
 export { type ParsedConfigFile, parseConfigFile } from './ingress/config-file.js';
+export {
+  DEFAULT_CATCH_ALL,
+  hasNoIngressYet,
+  type IngressConfigState,
+  ingressConfigState,
+  withCatchAll,
+} from './ingress/first-run.js';
 export { parseGoDuration } from './ingress/go-compat.js';
 export {
+  type IngressListCreated,
   IngressManager,
   type IngressManagerOptions,
   type IngressMutationResult,

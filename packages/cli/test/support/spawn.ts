@@ -14,7 +14,13 @@ export const TUNNEL_DIST_BIN = fileURLToPath(new URL('../../dist/bin/tunnel.js',
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('TUNNEL_') && !key.startsWith('TM_') && key !== 'CLOUDFLARE_API_TOKEN' && key !== 'NODE_OPTIONS') {
+    if (
+      value !== undefined &&
+      !key.startsWith('TUNNEL_') &&
+      !key.startsWith('TM_') &&
+      key !== 'CLOUDFLARE_API_TOKEN' &&
+      key !== 'NODE_OPTIONS'
+    ) {
       env[key] = value;
     }
   }

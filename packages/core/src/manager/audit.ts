@@ -10,6 +10,8 @@ export const AUDIT_ACTIONS = {
   stepFailed: 'cname.step_failed',
   recover: 'cname.recover',
   reconcile: 'reconcile.apply',
+  /** A first managed rule created the ingress list (with a catch-all) on a configuration that had none. */
+  ingressListCreated: 'ingress.list_created',
 } as const;
 
 /** Strings longer than this are cut in audit parameters (hostile input can be megabytes). */
