@@ -90,6 +90,12 @@ const cloudflaredSchema = z
     gracePeriodMs: ms(0, 600_000)
       .default(30_000)
       .describe('SIGTERM grace period before a forced kill (cloudflared `--grace-period`).'),
+    noAutoupdate: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Run cloudflared with `--no-autoupdate` (added to `child.args` unless they set `--no-autoupdate` or `--autoupdate-freq`), so it never replaces its own binary and restarts behind the manager's back. `systemd`: `cloudflared service install` writes it into the unit; `docker`: cloudflared's image has it in its entrypoint. Set false to let cloudflared update itself.",
+      ),
     systemd: z
       .strictObject({
         unit: z
@@ -106,7 +112,9 @@ const cloudflaredSchema = z
         args: z
           .array(z.string())
           .optional()
-          .describe('Arguments. @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`'),
+          .describe(
+            'Arguments (each replica gets its own `--metrics` port; `--grace-period` and `--no-autoupdate` are added unless set). @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`',
+          ),
         replicas: int(1, 8).default(1).describe('cloudflared processes running the same tunnel.'),
         pidFile: z
           .string()

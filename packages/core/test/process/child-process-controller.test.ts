@@ -413,6 +413,7 @@ describe('planReplicaArgs', () => {
       'tunnel',
       '--grace-period',
       '30s',
+      '--no-autoupdate',
       '--config',
       '/c.yml',
       '--metrics',
@@ -424,6 +425,7 @@ describe('planReplicaArgs', () => {
       'tunnel',
       '--grace-period',
       '1500ms',
+      '--no-autoupdate',
       '--metrics=[::1]:4000',
       'run',
     ]);
@@ -433,10 +435,23 @@ describe('planReplicaArgs', () => {
       'tunnel',
       '--metrics',
       '127.0.0.1:20242',
+      '--no-autoupdate',
       '--grace-period',
       '5s',
       'run',
       'my-tunnel',
     ]);
+  });
+
+  it('passes --no-autoupdate by default, unless the args or the configuration say otherwise', () => {
+    const base = ['tunnel', '--metrics', '127.0.0.1:1', 'run'];
+    const count = (args: string[]) => args.filter((a) => a.includes('autoupdate')).length;
+    expect(count(planReplicaArgs(base, 0, 1000).build(1))).toBe(1);
+    expect(planReplicaArgs(base, 0, 1000, { noAutoupdate: false }).build(1)).not.toContain('--no-autoupdate');
+    // Already there (in any form), or the operator asked for a frequency: left as given.
+    for (const given of [['--no-autoupdate'], ['--no-autoupdate=false'], ['--autoupdate-freq', '1h']]) {
+      const built = planReplicaArgs(['tunnel', ...given, '--metrics', '127.0.0.1:1', 'run'], 0, 1000).build(1);
+      expect(built.filter((a) => a.includes('autoupdate'))).toEqual(given.filter((a) => a.includes('autoupdate')));
+    }
   });
 });
