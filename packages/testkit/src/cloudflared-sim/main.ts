@@ -21,7 +21,7 @@ export function runCloudflaredSim(argv: readonly string[]): void {
     return;
   }
   let config: ReturnType<typeof loadSimConfig>;
-  const fail = (error: SimConfigError): never => {
+  function fail(error: SimConfigError): never {
     if (command.action === 'ingress-validate') {
       process.stdout.write(`Validating rules from ${command.configPath ?? 'the default config'}\n`);
       process.stderr.write(`Validation failed: ${error.message}\n`);
@@ -32,15 +32,15 @@ export function runCloudflaredSim(argv: readonly string[]): void {
       process.stderr.write(`${error.message}\n`);
     }
     process.exit(1);
-  };
+  }
   try {
     config = loadSimConfig(command.configPath, { tunnelFromArgs: command.tunnel });
   } catch (error) {
     if (!(error instanceof SimConfigError)) throw error;
-    return fail(error);
+    fail(error);
   }
   if (command.action === 'ingress-validate') {
-    if (config.startError) return fail(config.startError);
+    if (config.startError) fail(config.startError);
     process.stdout.write(`Validating rules from ${config.path ?? 'the default config'}\n`);
     if (!config.hasIngressRules) {
       const empty =
@@ -76,10 +76,10 @@ export function runCloudflaredSim(argv: readonly string[]): void {
       authorized = found.authorized;
     } catch (error) {
       if (!(error instanceof SimConfigError)) throw error;
-      return fail(error);
+      fail(error);
     }
   }
-  if (config.startError) return fail(config.startError);
+  if (config.startError) fail(config.startError);
   const freqMs = command.autoupdateFreqMs ?? config.autoupdateFreqMs ?? DEFAULT_AUTOUPDATE_FREQ_MS;
   const noAutoupdate = command.noAutoupdate ?? config.noAutoupdate ?? false;
   const sim = new Simulator(
