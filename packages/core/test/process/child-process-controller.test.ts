@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cloudflaredSimPath, httpJson, isProcessRunning } from '@tunnel/testkit';
+import { cloudflaredSimPath, httpJson, isProcessRunning, writeTunnelCredentials } from '@tunnel/testkit';
 import { describeProcessControllerConformance } from '@tunnel/testkit/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -22,6 +22,8 @@ const DAEMON = fileURLToPath(new URL('./fixtures/child-daemon.mjs', import.meta.
 interface Env {
   readonly dir: string;
   readonly configPath: string;
+  /** The tunnel's credentials file, as `cloudflared tunnel create` writes it (the sim requires one). */
+  readonly credentialsPath: string;
   readonly pidFile: string;
   readonly logFile: string;
 }
@@ -30,9 +32,12 @@ function makeEnv(config = VALID): Env {
   const dir = mkdtempSync(join(tmpdir(), 'tm-child-'));
   const configPath = join(dir, 'config.yml');
   writeFileSync(configPath, config);
+  const credentialsPath = join(dir, `${TUNNEL_ID}.json`);
+  writeTunnelCredentials(credentialsPath, TUNNEL_ID);
   return {
     dir,
     configPath,
+    credentialsPath,
     pidFile: join(dir, 'run', 'cloudflared.pid'),
     logFile: join(dir, 'log', 'cloudflared.log'),
   };
@@ -43,6 +48,8 @@ const simArgs = (env: Env, ...extra: string[]) => [
   'tunnel',
   '--config',
   env.configPath,
+  '--credentials-file',
+  env.credentialsPath,
   '--metrics',
   '127.0.0.1:0',
   ...extra,
@@ -179,6 +186,13 @@ describe('ChildProcessController', () => {
       // The controller passes its grace period on, so cloudflared drains within what it waits for.
       expect(state.gracePeriodMs).toBe(5_000);
     }
+    // …and --no-autoupdate: the simulated cloudflared, like the real one, would log and run its
+    // auto-updater without it.
+    for (const r of replicas) {
+      const state = (await httpJson(`${r.metricsUrl}/sim/state`, 'GET')).body as { autoupdate: { enabled: boolean } };
+      expect(state.autoupdate.enabled).toBe(false);
+    }
+    expect(readFileSync(controller.logFiles[0] as string, 'utf8')).not.toContain('Autoupdate frequency is set');
     const pidFile = JSON.parse(readFileSync(env.pidFile, 'utf8')) as { replicas: Array<{ id: string; pid: number }> };
     expect(pidFile.replicas.map((r) => [r.id, r.pid])).toEqual(replicas.map((r) => [r.id, r.pid]));
     expect(processesMentioning(env.configPath)).toEqual(replicas.map((r) => r.pid as number).sort((a, b) => a - b));
@@ -187,6 +201,19 @@ describe('ChildProcessController', () => {
       '/log/cloudflared-2.log',
       '/log/cloudflared-3.log',
     ]);
+  });
+
+  it('lets cloudflared update itself only when the configuration says so (cloudflared.noAutoupdate: false)', async () => {
+    const env = setup();
+    const controller = make(env, { noAutoupdate: false });
+    await controller.start();
+    const status = await allReady(controller);
+    const url = status.replicas?.[0]?.metricsUrl as string;
+    const state = (await httpJson(`${url}/sim/state`, 'GET')).body as { autoupdate: { enabled: boolean } };
+    expect(state.autoupdate.enabled).toBe(true);
+    expect(readFileSync(controller.logFiles[0] as string, 'utf8')).toContain(
+      'Autoupdate frequency is set autoupdateFreq=86400000',
+    );
   });
 
   it('restart is SIGTERM and a graceful drain when cloudflared stops within the grace period', async () => {
@@ -285,7 +312,7 @@ describe('ChildProcessController', () => {
     const startDaemon = async (): Promise<ProcessStatus> => {
       const daemon = spawn(
         process.execPath,
-        [DAEMON, env.pidFile, env.logFile, env.configPath, cloudflaredSimPath(), '2'],
+        [DAEMON, env.pidFile, env.logFile, env.configPath, cloudflaredSimPath(), '2', env.credentialsPath],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       daemons.push(daemon);
