@@ -35,7 +35,7 @@ beforeEach(async () => {
   ingressPath = join(dir, 'cloudflared.yml');
   writeFileSync(ingressPath, `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n`);
   env = {
-    TUNNEL_DATA_DIR: dir,
+    TM_DATA_DIR: dir,
     TM_INGRESS__CONFIG_PATH: ingressPath,
     TM_CLOUDFLARE__API_TOKEN: TOKEN,
     TM_CLOUDFLARE__BASE_URL: cf.url,

@@ -22,7 +22,7 @@ function setup() {
   const configPath = join(dir, 'cloudflared.yml');
   writeFileSync(configPath, FILE);
   const env = {
-    TUNNEL_DATA_DIR: dir,
+    TM_DATA_DIR: dir,
     TM_INGRESS__CONFIG_PATH: configPath,
     TM_DOCKER__ENABLED: 'false',
   };

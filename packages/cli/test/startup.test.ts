@@ -52,7 +52,7 @@ describe('start-up cost', () => {
   it('`tunnel status --json` reads the database without loading a provider or MCP SDK', async () => {
     const dir = tempDir();
     const loaded = await modulesLoadedBy(['status', '--json'], {
-      TUNNEL_DATA_DIR: dir,
+      TM_DATA_DIR: dir,
       TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
       TM_DOCKER__ENABLED: 'false',
     });
@@ -74,7 +74,7 @@ describe('start-up cost', () => {
     const status = await modulesLoadedBy(
       ['status', '--json'],
       {
-        TUNNEL_DATA_DIR: dir,
+        TM_DATA_DIR: dir,
         TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
         TM_DOCKER__ENABLED: 'false',
       },

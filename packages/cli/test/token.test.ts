@@ -9,7 +9,7 @@ afterEach(cleanTempDirs);
 function setup() {
   const dir = tempDir();
   const env = {
-    TUNNEL_DATA_DIR: dir,
+    TM_DATA_DIR: dir,
     TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
     TM_DOCKER__ENABLED: 'false',
   };

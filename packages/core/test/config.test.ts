@@ -105,7 +105,8 @@ describe('configuration', () => {
     const error = configError(() => loadConfig({ env: { TUNNEL_HEALTH__INTERVAL_MS: '10000' } }));
     expect(error.message).toContain('TUNNEL_HEALTH__INTERVAL_MS');
     expect(error.hint).toContain('TM_HEALTH__INTERVAL_MS');
-    // A TUNNEL_ name with `__` that is not one of our keys is left alone.
+    expect(configError(() => loadConfig({ env: { TUNNEL_DATA_DIR: '/tmp/x' } })).hint).toContain('TM_DATA_DIR');
+    // A TUNNEL_ name that is not the old name of one of our keys is left alone.
     expect(loadConfig({ env: { TUNNEL_SOMETHING__ELSE: 'x' } }).health.strikes).toBe(3);
   });
 

@@ -134,7 +134,7 @@ function envValue(name: string, raw: string, kind: string): unknown {
   }
 }
 
-/** The form configuration variables had before `TM_`; cloudflared defines no `__` name. */
+/** The prefix configuration variables had before `TM_`. */
 const LEGACY_ENV_PREFIX = 'TUNNEL_';
 
 function envOverrides(env: Readonly<Record<string, string | undefined>>, sources: Map<string, string>): Json {
@@ -144,10 +144,11 @@ function envOverrides(env: Readonly<Record<string, string | undefined>>, sources
   for (const [name, raw] of Object.entries(env)) {
     if (raw === undefined) continue;
     if (name.startsWith(LEGACY_ENV_PREFIX)) {
-      // Only an exact old-form key name is ours (a renamed variable would otherwise be ignored
-      // in silence); every other TUNNEL_ variable is cloudflared's and is none of our business.
+      // Only the exact old name of one of our keys is ours (a renamed variable would otherwise be
+      // ignored in silence; cloudflared defines none of them). Every other TUNNEL_ variable is
+      // cloudflared's and none of our business.
       const renamed = `${CONFIG_ENV_PREFIX}${name.slice(LEGACY_ENV_PREFIX.length)}`;
-      if (name.includes('__') && byEnv.has(renamed)) {
+      if (byEnv.has(renamed)) {
         throw configError(
           `${name} is the old name of a configuration variable; it is no longer read.`,
           `Rename it to ${renamed} (configuration variables are ${CONFIG_ENV_PREFIX}<SECTION>__<KEY>, so that cloudflared's own TUNNEL_ variables never clash with them).`,
