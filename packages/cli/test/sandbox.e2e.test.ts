@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { TOOL_NAMES } from '@tunnel/mcp';
+import { writeTunnelCredentials } from '@tunnel/testkit';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../src/index.js';
@@ -86,8 +87,11 @@ describe('tunnel sandbox', () => {
       'cloudflared',
       'cloudflared.ready',
       'docker',
+      'credentials',
       'ingress',
     ]);
+    // The sandbox writes its tunnel's credentials, as `cloudflared tunnel create` does.
+    expect(checks.find((c) => c.id === 'credentials')?.detail).toContain(`tunnel ${sandbox.info.tunnelId}`);
   });
 
   it('serves /metrics as Prometheus text with the tunnel state and the health checks', async () => {
@@ -431,6 +435,31 @@ describe('tunnel doctor with one broken prerequisite reports exactly that one', 
       },
       'ingress',
       /Rule #\d+ .*will match every hostname/,
+    ],
+    [
+      'a config.yml that names no credentials file',
+      () => {
+        const copy = join(tempDir(), 'config.yml');
+        const text = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
+        writeFileSync(copy, text.replace(/^credentials-file:.*\n/m, ''));
+        return { TM_INGRESS__CONFIG_PATH: copy };
+      },
+      'credentials',
+      /tunnel credentials file not found/,
+    ],
+    [
+      "another tunnel's credentials file",
+      () => {
+        const dir = tempDir();
+        const other = join(dir, 'other.json');
+        writeTunnelCredentials(other, 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee');
+        const copy = join(dir, 'config.yml');
+        const text = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
+        writeFileSync(copy, text.replace(/^credentials-file:.*$/m, `credentials-file: ${JSON.stringify(other)}`));
+        return { TM_INGRESS__CONFIG_PATH: copy };
+      },
+      'credentials',
+      /holds the credentials of tunnel aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.*Invalid tunnel secret/,
     ],
   ];
   it.each(cases)('%s', async (_what, breakIt, id, detail) => {

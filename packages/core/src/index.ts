@@ -248,6 +248,11 @@ export {
 } from './process/child-process-controller.js';
 export { defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
 export { SystemdController, type SystemdControllerOptions } from './process/systemd-controller.js';
+export {
+  defaultCredentialsDirs,
+  inspectTunnelCredentials,
+  type TunnelCredentialsReport,
+} from './process/tunnel-credentials.js';
 // --- runtime helpers ---
 export { JsonLogger, type JsonLoggerOptions, NoopLogger } from './runtime/loggers.js';
 export { redactSecrets, Secret } from './runtime/secret.js';

@@ -2,6 +2,8 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { delimiter, dirname, join } from 'node:path';
 import {
   createTunnelManagerContainer,
+  ingressConfigState,
+  inspectTunnelCredentials,
   LATEST_SCHEMA_VERSION,
   loadConfig,
   type ProcessController,
@@ -92,6 +94,7 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
       ['tunnel', 'tunnel'],
       ['cloudflared', 'cloudflared'],
       ['docker', 'Docker'],
+      ['credentials', 'tunnel credentials'],
       ['ingress', 'ingress rules'],
     ] as const) {
       checks.push(skip(id, title, 'needs a valid configuration'));
@@ -276,8 +279,31 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
   }
 
   // --- ingress ---
+  checks.push(credentialsCheck(config));
   checks.push(await ingressCheck(config));
   return checks;
+}
+
+/** Local mode: the credentials cloudflared's config.yml would start it with. */
+function credentialsCheck(config: TunnelConfig): DoctorCheck {
+  const title = 'tunnel credentials';
+  if (config.ingress.mode === 'remote') {
+    return skip('credentials', title, 'remote mode: cloudflared runs from a tunnel token, not config.yml');
+  }
+  const path = config.ingress.configPath;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return skip('credentials', title, `needs cloudflared's config (${path})`);
+  }
+  const report = inspectTunnelCredentials(text, { configPath: path });
+  if (!report.ok) return fail('credentials', title, report.detail, report.fix);
+  return ok(
+    'credentials',
+    title,
+    `${report.path}: tunnel ${report.tunnelId}${report.found === 'searched' ? ' (found where cloudflared searches; naming it with credentials-file is clearer)' : ''}`,
+  );
 }
 
 async function cloudflaredChecks(
@@ -385,7 +411,13 @@ async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {
       const plugins = await loadProviderPlugins(config, { docker: false });
       const container = createTunnelManagerContainer(config, { plugins });
       const snapshot = await resolvePort(container, 'IngressStore').read();
-      return ok('ingress', title, `remote configuration: ${snapshot.rules.length} rules, valid`);
+      return ok(
+        'ingress',
+        title,
+        snapshot.rules.length === 0
+          ? `no ingress yet: the remote configuration has no rules (version ${snapshot.version}); cloudflared answers 503 to every request until the first route creates them with a catch-all`
+          : `valid: remote configuration, ${snapshot.rules.length} rules (version ${snapshot.version})`,
+      );
     } catch (error) {
       return failFrom('ingress', title, error);
     }
@@ -411,13 +443,14 @@ async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {
     );
   }
   const parsed = parseConfigFile(text);
-  const first = parsed.errors[0];
+  const state = ingressConfigState(parsed);
+  const first = state === 'invalid' ? parsed.errors[0] : undefined;
   if (first) {
     const where = first.line === undefined ? '' : ` (line ${first.line})`;
     return fail(
       'ingress',
       title,
-      `${path}: ${first.message}${where}${parsed.errors.length > 1 ? ` and ${parsed.errors.length - 1} more` : ''}`,
+      `invalid: ${path}: ${first.message}${where}${parsed.errors.length > 1 ? ` and ${parsed.errors.length - 1} more` : ''}`,
       'Fix the file (`tunnel ingress validate` lists every problem) or restore a backup (`tunnel ingress backups`).',
     );
   }
@@ -434,7 +467,13 @@ async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {
       );
     }
   }
-  return ok('ingress', title, `${path}: ${parsed.rules.length} rules, valid and writable`);
+  return ok(
+    'ingress',
+    title,
+    state === 'no-ingress'
+      ? `no ingress yet: ${path} has no rules (as \`cloudflared tunnel create\` leaves it), writable; cloudflared answers 503 to every request until the first route creates the list with a catch-all`
+      : `valid: ${path}, ${parsed.rules.length} rules, writable`,
+  );
 }
 
 /** `tunnel doctor` */
