@@ -85,11 +85,14 @@ describe('tunnel sandbox', () => {
       'perm.tunnel-read',
       'tunnel',
       'cloudflared',
+      'cloudflared.autoupdate',
       'cloudflared.ready',
       'docker',
       'credentials',
       'ingress',
     ]);
+    // The daemon runs cloudflared with --no-autoupdate (read back from the process's command line).
+    expect(checks.find((c) => c.id === 'cloudflared.autoupdate')?.detail).toMatch(/^off \(--no-autoupdate\)/);
     // The sandbox writes its tunnel's credentials, as `cloudflared tunnel create` does.
     expect(checks.find((c) => c.id === 'credentials')?.detail).toContain(`tunnel ${sandbox.info.tunnelId}`);
   });

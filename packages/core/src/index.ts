@@ -246,7 +246,7 @@ export {
   ChildProcessController,
   type ChildProcessControllerOptions,
 } from './process/child-process-controller.js';
-export { defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
+export { autoupdateDisabled, defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
 export { SystemdController, type SystemdControllerOptions } from './process/systemd-controller.js';
 export {
   defaultCredentialsDirs,

@@ -1,12 +1,14 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import {
+  autoupdateDisabled,
   createTunnelManagerContainer,
   ingressConfigState,
   inspectTunnelCredentials,
   LATEST_SCHEMA_VERSION,
   loadConfig,
   type ProcessController,
+  type ProcessStatus,
   parseConfigFile,
   resolvePort,
   SqliteStateStore,
@@ -379,6 +381,7 @@ async function cloudflaredChecks(
     );
     return checks;
   }
+  checks.push(autoupdateCheck(config, status));
   const readiness = new TunnelReadiness({
     metricsUrl: config.cloudflared.metricsUrl,
     timeoutMs: config.health.readyTimeoutMs,
@@ -402,6 +405,42 @@ async function cloudflaredChecks(
         ),
   );
   return checks;
+}
+
+/**
+ * Whether the running cloudflared has auto-update off, read from its command line in /proc: the
+ * same check for a child of the daemon, a systemd unit and a container (its processes are
+ * visible from the host).
+ */
+function autoupdateCheck(config: TunnelConfig, status: ProcessStatus | null): DoctorCheck {
+  const id = 'cloudflared.autoupdate';
+  const title = 'cloudflared auto-update';
+  if (!config.cloudflared.noAutoupdate) return skip(id, title, 'cloudflared.noAutoupdate is false');
+  const pids = (status?.replicas?.map((r) => r.pid) ?? [status?.pid ?? null]).filter((p): p is number => p !== null);
+  if (pids.length === 0) return skip(id, title, 'no running cloudflared process to look at');
+  const updating: number[] = [];
+  for (const pid of pids) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    } catch {
+      return skip(id, title, `cannot read the command line of process ${pid}`);
+    }
+    if (!autoupdateDisabled(args)) updating.push(pid);
+  }
+  if (updating.length === 0)
+    return ok(id, title, `off (--no-autoupdate) in ${pids.length === 1 ? 'process' : 'processes'} ${pids.join(', ')}`);
+  const kind = config.cloudflared.controller;
+  return fail(
+    id,
+    title,
+    `cloudflared (process ${updating.join(', ')}) runs without --no-autoupdate: it replaces its own binary and restarts once a day, behind the manager's back`,
+    kind === 'systemd'
+      ? `Add --no-autoupdate to the unit's ExecStart (\`systemctl edit --full ${config.cloudflared.systemd.unit}\`), then restart it; or set cloudflared.noAutoupdate: false to accept updates.`
+      : kind === 'docker'
+        ? `Recreate the container ${config.cloudflared.docker.container} with --no-autoupdate (cloudflared's image has it in its entrypoint; a custom entrypoint drops it); or set cloudflared.noAutoupdate: false.`
+        : 'Restart cloudflared through the daemon (it passes --no-autoupdate), or set cloudflared.noAutoupdate: false to accept updates.',
+  );
 }
 
 async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {

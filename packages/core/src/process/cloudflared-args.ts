@@ -49,6 +49,21 @@ function hasBooleanFlag(args: readonly string[], name: string): boolean {
   );
 }
 
+/**
+ * Whether a cloudflared command line turns auto-update off: `--no-autoupdate` (not `=false`) or
+ * `--autoupdate-freq 0`. `tunnel doctor` reads it from a running cloudflared's `/proc/<pid>/cmdline`,
+ * whatever started it (systemd unit, container, the daemon).
+ */
+export function autoupdateDisabled(args: readonly string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const flag = /^--?no-autoupdate(?:=(.*))?$/.exec(arg);
+    if (flag) return flag[1] === undefined || /^(1|t|true)$/i.test(flag[1]);
+  }
+  const freq = findFlag(args, 'autoupdate-freq');
+  return freq !== null && /^0+(?:s|m|h|ms)?$/.test(freq.value);
+}
+
 /** Where tunnel flags go: right after the `tunnel` word, or first when there is none. */
 function insertAt(args: readonly string[]): number {
   const tunnel = args.indexOf('tunnel');

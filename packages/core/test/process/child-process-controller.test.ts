@@ -7,6 +7,7 @@ import { cloudflaredSimPath, httpJson, isProcessRunning, writeTunnelCredentials 
 import { describeProcessControllerConformance } from '@tunnel/testkit/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  autoupdateDisabled,
   ChildProcessController,
   type ChildProcessControllerOptions,
   isTunnelError,
@@ -475,6 +476,10 @@ describe('planReplicaArgs', () => {
     const count = (args: string[]) => args.filter((a) => a.includes('autoupdate')).length;
     expect(count(planReplicaArgs(base, 0, 1000).build(1))).toBe(1);
     expect(planReplicaArgs(base, 0, 1000, { noAutoupdate: false }).build(1)).not.toContain('--no-autoupdate');
+    expect(autoupdateDisabled(planReplicaArgs(base, 0, 1000).build(1))).toBe(true);
+    expect(autoupdateDisabled(base)).toBe(false);
+    expect(autoupdateDisabled(['tunnel', '--no-autoupdate=false', 'run'])).toBe(false);
+    expect(autoupdateDisabled(['tunnel', '--autoupdate-freq', '0s', 'run'])).toBe(true);
     // Already there (in any form), or the operator asked for a frequency: left as given.
     for (const given of [['--no-autoupdate'], ['--no-autoupdate=false'], ['--autoupdate-freq', '1h']]) {
       const built = planReplicaArgs(['tunnel', ...given, '--metrics', '127.0.0.1:1', 'run'], 0, 1000).build(1);
