@@ -55,6 +55,17 @@ describe('tunnel ingress show | validate | rule', () => {
     expect(human.stdout).toMatch(/3\s+\(catch-all\)\s+http_status:404\s+-/);
   });
 
+  it('show on a config.yml without ingress rules yet says so, and what the first route does', async () => {
+    const { configPath, env } = setup();
+    writeFileSync(configPath, `tunnel: ${TUNNEL}\ncredentials-file: /etc/cloudflared/${TUNNEL}.json\n`);
+    const human = await runInProcess(['ingress', 'show'], env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/No ingress rules yet: cloudflared answers 503 to every request/);
+    expect(human.stdout).not.toMatch(/HOSTNAME/);
+    const doc = JSON.parse((await runInProcess(['ingress', 'show', '--json'], env)).stdout) as { rules: unknown[] };
+    expect(doc.rules).toEqual([]);
+  });
+
   it('validate: exit 0 for a valid file; for an invalid one every problem with its line, exit 5', async () => {
     const { dir, env } = setup();
     const ok = await runInProcess(['ingress', 'validate'], env);
