@@ -86,7 +86,9 @@ for (let i = 0; i < 2_000; i++) {
 }
 await store.close();
 
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TUNNEL_')));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('TUNNEL_') && !k.startsWith('TM_')),
+);
 function run(args: string[]): void {
   const result = spawnSync(process.execPath, [TUNNEL, ...args], { env: { ...env, TUNNEL_CONFIG: configPath } });
   if (result.status !== 0) throw new Error(`tunnel ${args.join(' ')} exited ${result.status}: ${result.stderr}`);

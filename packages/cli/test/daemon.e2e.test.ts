@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cloudflaredSimPath } from '@tunnel/testkit';
+import { cloudflaredSimPath, writeTunnelCredentials } from '@tunnel/testkit';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAMILY_EXIT_CODES } from '../src/index.js';
@@ -34,7 +34,12 @@ afterEach(async () => {
 
 function writeConfig(dir: string): string {
   const cloudflared = join(dir, 'cloudflared.yml');
-  writeFileSync(cloudflared, `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n`);
+  const credentials = join(dir, `${TUNNEL_ID}.json`);
+  writeTunnelCredentials(credentials, TUNNEL_ID);
+  writeFileSync(
+    cloudflared,
+    `tunnel: ${TUNNEL_ID}\ncredentials-file: ${credentials}\ningress:\n  - service: http_status:404\n`,
+  );
   const config = join(dir, 'tunnel-manager.yml');
   writeFileSync(
     config,

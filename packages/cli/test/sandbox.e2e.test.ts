@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { TOOL_NAMES } from '@tunnel/mcp';
+import { writeTunnelCredentials } from '@tunnel/testkit';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../src/index.js';
@@ -84,10 +85,16 @@ describe('tunnel sandbox', () => {
       'perm.tunnel-read',
       'tunnel',
       'cloudflared',
+      'cloudflared.autoupdate',
       'cloudflared.ready',
       'docker',
+      'credentials',
       'ingress',
     ]);
+    // The daemon runs cloudflared with --no-autoupdate (read back from the process's command line).
+    expect(checks.find((c) => c.id === 'cloudflared.autoupdate')?.detail).toMatch(/^off \(--no-autoupdate\)/);
+    // The sandbox writes its tunnel's credentials, as `cloudflared tunnel create` does.
+    expect(checks.find((c) => c.id === 'credentials')?.detail).toContain(`tunnel ${sandbox.info.tunnelId}`);
   });
 
   it('serves /metrics as Prometheus text with the tunnel state and the health checks', async () => {
@@ -402,19 +409,19 @@ describe('tunnel doctor with one broken prerequisite reports exactly that one', 
   const cases: Array<[string, () => Record<string, string>, string, RegExp]> = [
     [
       'an API token Cloudflare refuses',
-      () => ({ TUNNEL_CLOUDFLARE__API_TOKEN: 'not-the-sandbox-token' }),
+      () => ({ TM_CLOUDFLARE__API_TOKEN: 'not-the-sandbox-token' }),
       'token',
       /Authentication|AUTH_FAILED/,
     ],
     [
       'an unreachable Docker socket',
-      () => ({ TUNNEL_DOCKER__ENABLED: 'true', TUNNEL_DOCKER__SOCKET_PATH: '/nonexistent/docker.sock' }),
+      () => ({ TM_DOCKER__ENABLED: 'true', TM_DOCKER__SOCKET_PATH: '/nonexistent/docker.sock' }),
       'docker',
       /does not exist/,
     ],
     [
       'a missing cloudflared executable',
-      () => ({ TUNNEL_CLOUDFLARED__CHILD__COMMAND: '/nonexistent/bin/cloudflared' }),
+      () => ({ TM_CLOUDFLARED__CHILD__COMMAND: '/nonexistent/bin/cloudflared' }),
       'cloudflared',
       /not an executable file/,
     ],
@@ -427,10 +434,35 @@ describe('tunnel doctor with one broken prerequisite reports exactly that one', 
           copy,
           `${readFileSync(copy, 'utf8')}  - hostname: after-catch-all.example.com\n    service: http://localhost:1\n`,
         );
-        return { TUNNEL_INGRESS__CONFIG_PATH: copy };
+        return { TM_INGRESS__CONFIG_PATH: copy };
       },
       'ingress',
       /Rule #\d+ .*will match every hostname/,
+    ],
+    [
+      'a config.yml that names no credentials file',
+      () => {
+        const copy = join(tempDir(), 'config.yml');
+        const text = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
+        writeFileSync(copy, text.replace(/^credentials-file:.*\n/m, ''));
+        return { TM_INGRESS__CONFIG_PATH: copy };
+      },
+      'credentials',
+      /tunnel credentials file not found/,
+    ],
+    [
+      "another tunnel's credentials file",
+      () => {
+        const dir = tempDir();
+        const other = join(dir, 'other.json');
+        writeTunnelCredentials(other, 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee');
+        const copy = join(dir, 'config.yml');
+        const text = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
+        writeFileSync(copy, text.replace(/^credentials-file:.*$/m, `credentials-file: ${JSON.stringify(other)}`));
+        return { TM_INGRESS__CONFIG_PATH: copy };
+      },
+      'credentials',
+      /holds the credentials of tunnel aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.*Invalid tunnel secret/,
     ],
   ];
   it.each(cases)('%s', async (_what, breakIt, id, detail) => {

@@ -17,6 +17,7 @@ export {
 } from './auth/api-token-service.js';
 // --- configuration ---
 export {
+  CONFIG_ENV_PREFIX,
   configKeys,
   DEFAULT_CONFIG_PATH,
   type LoadConfigOptions,
@@ -142,8 +143,16 @@ export {
 export { createHealthServices, type HealthServices, type HealthServicesOptions } from './health/services.js';
 // --- ingress ---
 export { type ParsedConfigFile, parseConfigFile } from './ingress/config-file.js';
+export {
+  DEFAULT_CATCH_ALL,
+  hasNoIngressYet,
+  type IngressConfigState,
+  ingressConfigState,
+  withCatchAll,
+} from './ingress/first-run.js';
 export { parseGoDuration } from './ingress/go-compat.js';
 export {
+  type IngressListCreated,
   IngressManager,
   type IngressManagerOptions,
   type IngressMutationResult,
@@ -269,8 +278,13 @@ export {
   ChildProcessController,
   type ChildProcessControllerOptions,
 } from './process/child-process-controller.js';
-export { defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
+export { autoupdateDisabled, defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
 export { SystemdController, type SystemdControllerOptions } from './process/systemd-controller.js';
+export {
+  defaultCredentialsDirs,
+  inspectTunnelCredentials,
+  type TunnelCredentialsReport,
+} from './process/tunnel-credentials.js';
 // --- runtime helpers ---
 export { JsonLogger, type JsonLoggerOptions, NoopLogger } from './runtime/loggers.js';
 export { redactSecrets, Secret } from './runtime/secret.js';

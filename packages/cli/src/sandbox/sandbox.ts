@@ -8,6 +8,7 @@ import {
   cloudflaredSimPath,
   type EmulatorSeed,
   startCloudflareEmulator,
+  writeTunnelCredentials,
 } from '@tunnel/testkit';
 import { Daemon } from '../daemon/daemon.js';
 
@@ -24,6 +25,8 @@ export function sandboxPaths(dataDir: string) {
     emulatorState: join(dataDir, 'cloudflare-emulator.json'),
     apiToken: join(dataDir, 'cloudflare-api-token'),
     cloudflaredConfig: join(dataDir, 'cloudflared', 'config.yml'),
+    /** The tunnel's credentials, as `cloudflared tunnel create` writes them (`<tunnel id>.json`). */
+    cloudflaredCredentials: join(dataDir, 'cloudflared', `${SANDBOX_TUNNEL_ID}.json`),
     cloudflaredCommand: join(dataDir, 'bin', 'cloudflared'),
     daemonLog: join(dataDir, 'daemon.log'),
     demoToken: join(dataDir, 'demo-mcp-token'),
@@ -45,7 +48,7 @@ export interface SandboxStartOptions {
   readonly apiPort?: number;
   /** The daemon's logger. */
   readonly logger: Logger;
-  /** The process environment (TUNNEL_* overrides apply to the sandbox's configuration too). */
+  /** The process environment (TM_* overrides apply to the sandbox's configuration too). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -154,11 +157,26 @@ function prepareDataDir(paths: ReturnType<typeof sandboxPaths>): string {
     token = `sandbox-${randomBytes(18).toString('base64url')}`;
     writeFileSync(paths.apiToken, `${token}\n`, { mode: 0o600 });
   }
+  // What `cloudflared tunnel create` leaves: the credentials file, and a config naming it, so the
+  // configuration is one the real binary would start with (the simulated one insists too).
+  if (!existsSync(paths.cloudflaredCredentials)) {
+    writeTunnelCredentials(paths.cloudflaredCredentials, SANDBOX_TUNNEL_ID, { accountTag: SANDBOX_ACCOUNT_ID });
+  }
+  const credentialsLine = `credentials-file: ${q(paths.cloudflaredCredentials)}`;
   if (!existsSync(paths.cloudflaredConfig)) {
     writeFileSync(
       paths.cloudflaredConfig,
-      `# cloudflared configuration of the sandbox tunnel. Tunnel Manager adds and removes the rules it\n# owns (marked with a comment); anything else here is left as it is.\ntunnel: ${SANDBOX_TUNNEL_ID}\ningress:\n  - service: http_status:404\n`,
+      `# cloudflared configuration of the sandbox tunnel. Tunnel Manager adds and removes the rules it\n# owns (marked with a comment); anything else here is left as it is.\ntunnel: ${SANDBOX_TUNNEL_ID}\n${credentialsLine}\ningress:\n  - service: http_status:404\n`,
     );
+  } else {
+    // A sandbox from before credentials were written: name them after its `tunnel:` line.
+    const text = readFileSync(paths.cloudflaredConfig, 'utf8');
+    if (!/^credentials-file:/m.test(text) && /^tunnel:.*$/m.test(text)) {
+      writeFileSync(
+        paths.cloudflaredConfig,
+        text.replace(/^tunnel:.*$/m, (line) => `${line}\n${credentialsLine}`),
+      );
+    }
   }
   // A `cloudflared` executable that runs the simulation, so the configuration reads like a real one.
   writeFileSync(

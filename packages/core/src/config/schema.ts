@@ -25,7 +25,7 @@ const cloudflareSchema = z
       .transform((value) => new Secret(value))
       .optional()
       .describe(
-        'Cloudflare API token. Prefer `apiTokenFile` or the env var `TUNNEL_CLOUDFLARE__API_TOKEN` / `CLOUDFLARE_API_TOKEN`. Never logged.',
+        'Cloudflare API token. Prefer `apiTokenFile` or the env var `TM_CLOUDFLARE__API_TOKEN` / `CLOUDFLARE_API_TOKEN`. Never logged.',
       ),
     apiTokenFile: z
       .string()
@@ -91,6 +91,12 @@ const cloudflaredSchema = z
     gracePeriodMs: ms(0, 600_000)
       .default(30_000)
       .describe('SIGTERM grace period before a forced kill (cloudflared `--grace-period`).'),
+    noAutoupdate: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Run cloudflared with `--no-autoupdate` (added to `child.args` unless they set `--no-autoupdate` or `--autoupdate-freq`), so it never replaces its own binary and restarts behind the manager's back. `systemd`: `cloudflared service install` writes it into the unit; `docker`: cloudflared's image has it in its entrypoint. Set false to let cloudflared update itself.",
+      ),
     systemd: z
       .strictObject({
         unit: z
@@ -107,7 +113,9 @@ const cloudflaredSchema = z
         args: z
           .array(z.string())
           .optional()
-          .describe('Arguments. @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`'),
+          .describe(
+            'Arguments (each replica gets its own `--metrics` port; `--grace-period` and `--no-autoupdate` are added unless set). @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`',
+          ),
         replicas: int(1, 8).default(1).describe('cloudflared processes running the same tunnel.'),
         pidFile: z
           .string()

@@ -28,6 +28,8 @@ export interface ChildProcessControllerOptions {
   readonly args: readonly string[];
   /** @default 1 */
   readonly replicas?: number;
+  /** Pass `--no-autoupdate` unless the args say something about auto-update (see `planReplicaArgs`). @default true */
+  readonly noAutoupdate?: boolean;
   /** SIGTERM → this long → SIGKILL. Passed to cloudflared as `--grace-period` unless the args set one. @default 30000 */
   readonly gracePeriodMs?: number;
   /** Records the running replicas (JSON) so a restarted daemon adopts them. */
@@ -168,7 +170,7 @@ export class ChildProcessController implements ProcessController {
     // Fail on unusable arguments now, not at the first restart.
     for (let i = 0; i < replicas; i++) {
       try {
-        planReplicaArgs(options.args, i, this.#options.gracePeriodMs);
+        planReplicaArgs(options.args, i, this.#options.gracePeriodMs, { noAutoupdate: this.#options.noAutoupdate });
       } catch (error) {
         throw new TunnelError('CONFIG_INVALID', `cloudflared.child.args: ${(error as Error).message}.`, {
           hint: 'Give --metrics as host:port, e.g. 127.0.0.1:20241 (or 127.0.0.1:0 to let the manager pick).',
@@ -202,6 +204,7 @@ export class ChildProcessController implements ProcessController {
       args: child.args ?? defaultCloudflaredArgs(config.ingress.configPath),
       replicas: child.replicas,
       gracePeriodMs: config.cloudflared.gracePeriodMs,
+      noAutoupdate: config.cloudflared.noAutoupdate,
       pidFile: child.pidFile,
       logFile: child.logFile,
       logMaxBytes: child.logMaxBytes,
@@ -424,7 +427,9 @@ export class ChildProcessController implements ProcessController {
   }
 
   async #spawn(replica: Replica, reason: string): Promise<void> {
-    const plan = planReplicaArgs(this.#options.args, replica.index, this.#options.gracePeriodMs);
+    const plan = planReplicaArgs(this.#options.args, replica.index, this.#options.gracePeriodMs, {
+      noAutoupdate: this.#options.noAutoupdate,
+    });
     const port = plan.metrics.port === 0 ? await freePort(plan.metrics.host) : plan.metrics.port;
     const args = plan.build(port);
     const metricsUrl = metricsUrlFor({ host: plan.metrics.host, port });
