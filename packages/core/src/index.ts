@@ -98,6 +98,7 @@ export {
   type TunnelReadinessOptions,
 } from './health/readiness.js';
 export {
+  type AwaitRestartInput,
   RestartCoordinator,
   type RestartCoordinatorMode,
   type RestartCoordinatorOptions,

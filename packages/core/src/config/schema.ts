@@ -163,6 +163,11 @@ const restartSchema = z.strictObject({
     .describe(
       'CNAME calls return when the rule is live (true) or with `restartPending`. Without a running daemon (no health check for two intervals) they return at once, pending.',
     ),
+  waitTimeoutMs: ms(0, 600_000)
+    .default(10_000)
+    .describe(
+      'A CNAME call waits at most this long for its restart, then answers `restartPending` (the stored change is applied by the restart). It answers at once when the tunnel is down or the restart failed.',
+    ),
 });
 
 const dockerSchema = z.strictObject({

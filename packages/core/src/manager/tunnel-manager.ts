@@ -224,7 +224,7 @@ export class TunnelManager implements TunnelManagerApi {
       const settled =
         decision.kind === 'unchanged'
           ? { restartPending: (await this.#store.restarts.pending()) > 0 }
-          : await this.#settleRestart(outcome, `ingress rule for ${v.hostname.value}`, Actor.describe(v.actor));
+          : await this.#settleRestart(outcome);
       const result: CnameResult = {
         route: outcome.route,
         publicUrl: `https://${v.hostname.value}`,
@@ -300,7 +300,7 @@ export class TunnelManager implements TunnelManagerApi {
         return this.#pipeline.delete(route, Actor.describe(a), guard);
       });
       owner = outcome.route.owner;
-      const settled = await this.#settleRestart(outcome, `ingress rule removed for ${name.value}`, Actor.describe(a));
+      const settled = await this.#settleRestart(outcome);
       const result: DeleteResult = {
         hostname: name.value,
         route: outcome.route,
@@ -557,7 +557,7 @@ export class TunnelManager implements TunnelManagerApi {
   }
 
   /** After the lock is released: waits for the queued restart when configured to. */
-  async #settleRestart(outcome: PipelineOutcome, reason: string, requestedBy: string): Promise<Settled> {
+  async #settleRestart(outcome: PipelineOutcome): Promise<Settled> {
     const queued = outcome.restart;
     if (queued === null || !queued.pending) return { restartPending: false };
     if (!this.#config.restart.waitForRestart) {
@@ -566,7 +566,9 @@ export class TunnelManager implements TunnelManagerApi {
         restartDetail: 'restart.waitForRestart is off: the restart is queued for the daemon and not awaited.',
       };
     }
-    const waited = await this.#restarts.requestRestart({ reason, requestedBy, wait: true });
+    // The pipeline queued the one request for this change under the lock; wait for it, not a second one.
+    const waited =
+      queued.requestedAt === undefined ? queued : await this.#restarts.awaitRestart({ since: queued.requestedAt });
     return waited.pending
       ? { restartPending: true, ...(waited.detail ? { restartDetail: waited.detail } : {}) }
       : { restartPending: false };
