@@ -74,6 +74,8 @@ describe('tunnel sandbox', () => {
     expect(failed(checks)).toEqual([]);
     expect(exitCode).toBe(0);
     expect(checks.filter((c) => c.status === 'skip').map((c) => c.id)).toEqual(['docker']);
+    // The sandbox runs two replicas: no warning about outages per change.
+    expect(checks.filter((c) => c.status === 'warn')).toEqual([]);
     expect(checks.map((c) => c.id)).toEqual([
       'config',
       'database',
@@ -85,6 +87,7 @@ describe('tunnel sandbox', () => {
       'tunnel',
       'cloudflared',
       'cloudflared.ready',
+      'cloudflared.replicas',
       'docker',
       'ingress',
     ]);

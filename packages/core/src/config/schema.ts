@@ -107,7 +107,11 @@ const cloudflaredSchema = z
           .array(z.string())
           .optional()
           .describe('Arguments. @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`'),
-        replicas: int(1, 8).default(1).describe('cloudflared processes running the same tunnel.'),
+        replicas: int(1, 8)
+          .default(2)
+          .describe(
+            'cloudflared processes running the same tunnel. Two (or more) are restarted one at a time, so a config change never takes the tunnel down; one means a short outage per change.',
+          ),
         pidFile: z
           .string()
           .min(1)
