@@ -44,7 +44,7 @@ export type {
   ProcessState,
   TunnelApiStatus,
 } from './domain/health.js';
-export { Hostname, type HostnameParseOptions, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
+export { Hostname, type HostnameParseOptions, hostnameFromSubdomain, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
 export type { IngressRule } from './domain/ingress.js';
 export { formatOwnerMark, OWNER_MARK_PREFIX, parseOwnerMark } from './domain/owner-mark.js';
 export {

@@ -277,10 +277,14 @@ export class TunnelManager implements TunnelManagerApi {
         if (route && !Actor.mayActOn(a, route.owner)) {
           // Only a project can get here (an admin may act on every route), and, as for
           // HOSTNAME_TAKEN, one project is not told which other project holds a hostname.
-          throw new TunnelError('NOT_OWNER', `${name.value} belongs to another project, not ${Actor.describe(a)}.`, {
-            hint: 'Only the owner (or an admin) can delete it.',
-            details: { hostname: name.value },
-          });
+          throw new TunnelError(
+            'NOT_OWNER',
+            `${name.value} belongs to another project, not ${a.kind === 'project' ? `project ${a.project}` : 'admin'}.`,
+            {
+              hint: 'Only the owner (or an admin) can delete it.',
+              details: { hostname: name.value },
+            },
+          );
         }
         if (
           route &&
