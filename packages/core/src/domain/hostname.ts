@@ -72,6 +72,7 @@ export class Hostname {
     if (/\$\{|\{\{/.test(input)) {
       throw invalid(
         input,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text names the placeholder syntax
         'it contains an unexpanded placeholder ("${…}" or "{{…}}")',
         'Substitute the variable before calling: pass the actual name, e.g. "app.example.com".',
       );
