@@ -174,7 +174,8 @@ describe('publishing a hostname with the tunnel command', () => {
     expect(readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8')).not.toContain(host);
     const after = await tunnel(['cname', 'ls', '--json'], sandbox.env);
     expect((JSON.parse(after.stdout) as { routes: RouteJson[] }).routes).toEqual([]);
-  });
+    // Each change rolls two cloudflared replicas one after the other (a few seconds each).
+  }, 90_000);
 
   it("status --json reports the tunnel from the daemon's checks, the restart the add caused, routes and domains", async () => {
     type Report = {
@@ -219,7 +220,8 @@ describe('publishing a hostname with the tunnel command', () => {
     expect(await recordsNamed('example.com', name)).toHaveLength(1);
     const again = await tunnel(['reconcile'], sandbox.env);
     expect(again.stdout).toMatch(/in sync/);
-  });
+    // Each change rolls two cloudflared replicas one after the other (a few seconds each).
+  }, 90_000);
 
   it('refuses a bad hostname with its family exit code, one error line and a hint, and changes nothing', async () => {
     const before = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
@@ -289,7 +291,8 @@ describe('the library examples (examples/), run against the sandbox', () => {
       ['cname.request', hostname, 'ok'],
     ]);
     expect(await recordsNamed(hostname?.split('.').slice(1).join('.') ?? '', hostname ?? '')).toEqual([]);
-  });
+    // Each change rolls two cloudflared replicas one after the other (a few seconds each).
+  }, 90_000);
 
   it('dns-provider-only: the Cloudflare provider alone creates, finds and deletes a marked CNAME', async () => {
     const token = readFileSync(join(sandbox.info.dataDir, 'cloudflare-api-token'), 'utf8').trim();
