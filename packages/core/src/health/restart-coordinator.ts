@@ -75,6 +75,9 @@ export interface RestartCoordinatorOptions {
   readonly daemonHealthIntervalMs?: number | null;
 }
 
+/** Consecutive failed health checks that mean "down, not just restarting" to a waiting caller. */
+const NOT_SERVING_CHECKS = 3;
+
 interface Batch {
   reasons: string[];
   requestedBy: string[];
@@ -351,13 +354,16 @@ export class RestartCoordinator {
   }
 
   /**
-   * Why the tunnel is not serving right now (its last health check before `before` failed), or
-   * null when it is. A cloudflared that could not become ready will not on this restart either.
+   * Why the tunnel is not serving right now (its last three health checks before `before` all
+   * found it down), or null when it may be. One failed check is not enough: the first check of a
+   * starting daemon, or one taken mid-restart, fails too. A cloudflared that has been down for
+   * three checks will not become ready on this restart either.
    */
   async #notServing(before: number): Promise<string | null> {
-    const [latest] = await this.#store.health.list({ limit: 1 });
-    if (!latest || latest.at > before || latest.status !== 'down') return null;
-    return `cloudflared is ${latest.status} (${latest.detail ?? 'not ready'}), so the change is not live yet: it is stored and the next successful restart applies it.`;
+    const recent = await this.#store.health.list({ limit: NOT_SERVING_CHECKS });
+    if (recent.length < NOT_SERVING_CHECKS || recent.some((s) => s.at > before || s.status !== 'down')) return null;
+    const latest = recent[0] as (typeof recent)[number];
+    return `cloudflared is down (${latest.detail ?? 'not ready'}), so the change is not live yet: it is stored and the next successful restart applies it.`;
   }
 
   /** Why no daemon seems to run (its health checks have stopped), or null when one does or when not asked to tell. */

@@ -414,7 +414,9 @@ describe('TunnelManager against the Cloudflare emulator', () => {
 
   it('answers at once, pending, when cloudflared is down: the change is stored and the next successful restart applies it', async () => {
     const w = await world({ config: { restart: { waitForRestart: true } } });
-    await w.db.health.insert(sample('down', Date.now() - 1_000, '/ready answered 503'));
+    // Three failed checks in a row (one alone may be a daemon starting up or a restart).
+    for (const ago of [3_000, 2_000, 1_000])
+      await w.db.health.insert(sample('down', Date.now() - ago, '/ready answered 503'));
     const result = await w.manager.requestCname(shop, { hostname: 'down.example.com', service: { port: 3000 } });
     expect(result.outcome).toBe('created');
     expect(result.restartPending).toBe(true);
