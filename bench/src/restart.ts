@@ -39,7 +39,8 @@ const cf = await startCloudflareEmulator({
   seed: {
     accounts: [{ id: ACCOUNT_ID, name: 'bench' }],
     zones: [{ name: 'bench.example' }],
-    tunnels: [{ id: TUNNEL_ID, accountId: ACCOUNT_ID }],
+    // Remotely managed configuration (used by the remote scenario), with its catch-all rule.
+    tunnels: [{ id: TUNNEL_ID, accountId: ACCOUNT_ID, config: { ingress: [{ service: 'http_status:404' }] } }],
     tokens: [{ value: TOKEN, permissions: 'all' }],
   },
   maxLogEntries: 1_000,

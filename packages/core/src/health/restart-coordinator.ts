@@ -354,16 +354,18 @@ export class RestartCoordinator {
   }
 
   /**
-   * Why the tunnel is not serving right now (its last three health checks before `before` all
-   * found it down), or null when it may be. One failed check is not enough: the first check of a
-   * starting daemon, or one taken mid-restart, fails too. A cloudflared that has been down for
-   * three checks will not become ready on this restart either.
+   * Why the tunnel is not serving right now, or null when it may be: its last three health checks
+   * before `before` found it down and the daemon's last restart failed (it is backing off). Down
+   * checks alone are not enough — a daemon starting up, or a restart under way, has them too, and
+   * then the restart this caller waits for may well succeed.
    */
   async #notServing(before: number): Promise<string | null> {
     const recent = await this.#store.health.list({ limit: NOT_SERVING_CHECKS });
     if (recent.length < NOT_SERVING_CHECKS || recent.some((s) => s.at > before || s.status !== 'down')) return null;
+    const [lastRestart] = await this.#store.audit.query({ action: RESTART_AUDIT_ACTION, limit: 1 });
+    if (!lastRestart || lastRestart.outcome !== 'error') return null;
     const latest = recent[0] as (typeof recent)[number];
-    return `cloudflared is down (${latest.detail ?? 'not ready'}), so the change is not live yet: it is stored and the next successful restart applies it.`;
+    return `cloudflared is down (${latest.detail ?? 'not ready'}; the last restart failed: ${lastRestart.message}), so the change is not live yet: it is stored and the next successful restart applies it.`;
   }
 
   /** Why no daemon seems to run (its health checks have stopped), or null when one does or when not asked to tell. */

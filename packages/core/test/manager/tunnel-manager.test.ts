@@ -414,14 +414,29 @@ describe('TunnelManager against the Cloudflare emulator', () => {
 
   it('answers at once, pending, when cloudflared is down: the change is stored and the next successful restart applies it', async () => {
     const w = await world({ config: { restart: { waitForRestart: true } } });
-    // Three failed checks in a row (one alone may be a daemon starting up or a restart).
-    for (const ago of [3_000, 2_000, 1_000])
+    // Three failed checks in a row and a failed restart (down checks alone may be a daemon
+    // starting up or a restart under way, which the caller then waits for).
+    for (const ago of [3_000, 2_000, 1_000]) {
       await w.db.health.insert(sample('down', Date.now() - ago, '/ready answered 503'));
+    }
+    await w.db.audit.append({
+      at: Date.now() - 500,
+      actor: 'system',
+      project: null,
+      action: 'tunnel.restart',
+      target: 'cloudflared',
+      params: { reason: 'cloudflared is down', scope: 'all' },
+      outcome: 'error',
+      errorCode: 'PROVIDER_UNAVAILABLE',
+      message: 'cloudflared was not ready within 20000 ms of the restart',
+      durationMs: 20_000,
+    });
     const result = await w.manager.requestCname(shop, { hostname: 'down.example.com', service: { port: 3000 } });
     expect(result.outcome).toBe('created');
     expect(result.restartPending).toBe(true);
     expect(result.restartDetail).toContain('next successful restart');
     expect(result.restartDetail).toContain('/ready answered 503');
+    expect(result.restartDetail).toContain('not ready within 20000 ms');
     expect((await w.db.routes.findLive('down.example.com'))?.state).toBe('active');
     const queued = await w.db.restarts.take();
     expect(queued.map((r) => r.reason)).toEqual(['ingress rule added for down.example.com']);
