@@ -4,6 +4,22 @@
  */
 import 'reflect-metadata';
 
+export {
+  type AlertEvent,
+  AlertService,
+  type AlertServiceOptions,
+  type AlertTransport,
+  formatDuration,
+} from './alerts/alert-service.js';
+export {
+  ALERT_EVENTS,
+  type AlertEventKind,
+  type AlertsConfig,
+  type AlertWebhook,
+  resolveWebhooks,
+} from './alerts/config.js';
+export { alertBody } from './alerts/format.js';
+export { WebhookAlertTransport } from './alerts/webhook-transport.js';
 // --- auth (API tokens for the MCP HTTP endpoint) ---
 export {
   API_TOKEN_PREFIX,

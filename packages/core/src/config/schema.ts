@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsSchema } from '../alerts/config.js';
 import { Secret } from '../runtime/secret.js';
 
 /*
@@ -275,6 +276,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   mcp: mcpSchema.prefault({}),
   daemon: daemonSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
 });
 
 /** The configuration as a user writes it (every key optional). */

@@ -363,7 +363,7 @@ export class RestartCoordinator {
     const recent = await this.#store.health.list({ limit: NOT_SERVING_CHECKS });
     if (recent.length < NOT_SERVING_CHECKS || recent.some((s) => s.at > before || s.status !== 'down')) return null;
     const [lastRestart] = await this.#store.audit.query({ action: RESTART_AUDIT_ACTION, limit: 1 });
-    if (!lastRestart || lastRestart.outcome !== 'error') return null;
+    if (lastRestart?.outcome !== 'error') return null;
     const latest = recent[0] as (typeof recent)[number];
     return `cloudflared is down (${latest.detail ?? 'not ready'}; the last restart failed: ${lastRestart.message}), so the change is not live yet: it is stored and the next successful restart applies it.`;
   }
