@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createHealthServices, JsonLogger, type NewAuditEntry, parseConfig, SqliteStateStore } from '@tunnel/core';
-import { ManualClock } from '@tunnel/testkit';
+import { InMemoryProcessController, ManualClock } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonAlerts, DaemonMetrics } from '../src/index.js';
 import { cleanTempDirs, runInProcess, tempDir } from './support/io.js';
@@ -148,6 +148,53 @@ describe('daemon alerts: what the daemon observes becomes one alert per incident
     await alerts.poll();
     await alerts.poll();
     expect((await events()).filter((e) => e === 'database.unreachable')).toHaveLength(1);
+  });
+});
+
+describe('daemon alerts: restart backoff at its maximum', () => {
+  it('alerts once when failed restarts reach the longest wait, not at every attempt', async () => {
+    const r = await receiver();
+    const dir = tempDir();
+    const clock = new ManualClock(Date.now());
+    const config = parseConfig({
+      dataDir: dir,
+      cloudflared: { controller: 'none' },
+      restart: { initialBackoffMs: 100, maxBackoffMs: 400, jitterRatio: 0 },
+      alerts: { webhooks: [{ urlEnv: 'TEST_ALERT_URL' }] },
+    });
+    const store = SqliteStateStore.open({ path: join(dir, 'state.db') });
+    closers.push(() => store.close());
+    const controller = new InMemoryProcessController({ now: () => clock.now() });
+    const health = createHealthServices({ config, store, clock, mode: 'daemon', controller });
+    const alerts = new DaemonAlerts({
+      config,
+      env: { TEST_ALERT_URL: r.url },
+      store,
+      health,
+      clock,
+      logger: new JsonLogger({ level: 'error', write: () => {} }),
+      metrics: new DaemonMetrics({ defaultMetrics: false }),
+      pollIntervalMs: 3_600_000,
+    });
+    await alerts.start();
+    closers.push(() => alerts.stop());
+    const manager = health.restartManager;
+    if (!manager) throw new Error('no restart manager');
+    closers.push(() => manager.close());
+    controller.failNextRestarts(10);
+    manager.recover({ reason: 'cloudflared is down' });
+    const attempts: number[] = [];
+    // Waits of 100, 200, then 400 ms (the maximum) after the 1st, 2nd and 3rd failed attempt.
+    for (let i = 0; i < 6; i++) {
+      await settle();
+      attempts.push(manager.state().attempts);
+      await clock.advance(400);
+    }
+    await alerts.service.flush();
+    expect(Math.max(...attempts)).toBeGreaterThanOrEqual(4);
+    expect(r.bodies.map((b) => b.event)).toEqual(['restart.backoff_max']);
+    expect(r.bodies[0]?.summary).toContain('waits 400 ms');
+    expect(r.bodies[0]?.details).toMatchObject({ waitMs: 400 });
   });
 });
 

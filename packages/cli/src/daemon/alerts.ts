@@ -4,6 +4,7 @@ import {
   AUDIT_ACTIONS,
   backoffDelay,
   type Clock,
+  formatDuration,
   type HealthServices,
   type Logger,
   resolveWebhooks,
@@ -114,7 +115,7 @@ export class DaemonAlerts {
           if (next >= config.restart.maxBackoffMs) {
             alerts.raise(
               'restart.backoff_max',
-              `cloudflared restarts keep failing; the manager now waits ${Math.round(next / 1000)} s between attempts: ${outcome.error?.message ?? 'unknown error'}`,
+              `cloudflared restarts keep failing; the manager now waits ${formatDuration(next)} between attempts: ${outcome.error?.message ?? 'unknown error'}`,
               { details: { attempts: outcome.attempts, waitMs: next } },
             );
           }

@@ -215,8 +215,9 @@ export class AlertService {
 
 const key = (kind: string, subject: string | null) => `${kind}\u0000${subject ?? ''}`;
 
-/** `4 s`, `3 min 5 s`, `2 h 1 min`. */
+/** `400 ms`, `4 s`, `3 min 5 s`, `2 h 1 min`. */
 export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);
