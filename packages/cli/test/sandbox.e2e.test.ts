@@ -395,10 +395,10 @@ describe('MCP for project agents', () => {
     expect((JSON.parse(after.stdout) as { routes: RouteJson[] }).routes).toEqual([]);
   });
 
-  it('`tunnel mcp` without an identity refuses to start (exit 3, the hint names --project)', async () => {
+  it('`tunnel mcp` without an identity refuses to start (exit 2 like tunnel-mcp, the hint names --project)', async () => {
     const run = await tunnel(['mcp'], sandbox.env);
-    expect(run.exitCode).toBe(3);
-    expect(run.stderr).toMatch(/\[INVALID_INPUT\]/);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/refusing to start/);
     expect(run.stderr).toMatch(/--project/);
     expect(run.stdout).toBe('');
   });

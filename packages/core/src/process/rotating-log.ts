@@ -12,6 +12,11 @@ import {
 
 /** The shortest time between two checks of a fast-growing log. */
 export const MIN_CHECK_MS = 50;
+/**
+ * A fast-growing log is rotated while it still has room for this long at its measured rate:
+ * the daemon's event loop can be late (a busy machine), and the check must not be.
+ */
+const HEADROOM_MS = 250;
 
 /**
  * A log file a child process writes to directly (its stdout and stderr are this file, opened
@@ -68,7 +73,7 @@ export class RotatingLogFile {
    * the limit between two checks (cloudflared logging fast grew 10 MB files to 28 MB), so the
    * next check comes sooner the fuller the file and the faster it grows — at half the time the
    * measured rate needs to fill it, never sooner than `MIN_CHECK_MS` — and the file is rotated
-   * early when even that cadence could overshoot.
+   * early, while it has room for `HEADROOM_MS` more at that rate, so a late check does not overshoot.
    */
   check(now: number, maxDelayMs: number): { rotated: boolean; nextCheckInMs: number } {
     let size: number;
@@ -82,7 +87,7 @@ export class RotatingLogFile {
     const elapsed = last ? now - last.at : 0;
     // Bytes per ms; a shrunk file (rotated, or truncated by someone else) starts a new measure.
     const rate = last && elapsed > 0 && size >= last.size ? (size - last.size) / elapsed : 0;
-    const margin = rate * 2 * MIN_CHECK_MS;
+    const margin = rate * HEADROOM_MS;
     let rotated = false;
     if (size > this.#maxBytes || (rate > 0 && size + margin > this.#maxBytes)) {
       rotated = this.#rotate();
