@@ -44,6 +44,8 @@ function configFor(intervalMs: number, sub: string, healthyResetMs = 600_000) {
       child: {
         command: process.execPath,
         args: [cloudflaredSimPath(), 'tunnel', '--config', configPath, '--metrics', '127.0.0.1:0', 'run'],
+        // One process: the figures measure detecting and restarting a crashed tunnel.
+        replicas: 1,
       },
     },
     health: { intervalMs, readyTimeoutMs: 2_000 },

@@ -4,6 +4,22 @@
  */
 import 'reflect-metadata';
 
+export {
+  type AlertEvent,
+  AlertService,
+  type AlertServiceOptions,
+  type AlertTransport,
+  formatDuration,
+} from './alerts/alert-service.js';
+export {
+  ALERT_EVENTS,
+  type AlertEventKind,
+  type AlertsConfig,
+  type AlertWebhook,
+  resolveWebhooks,
+} from './alerts/config.js';
+export { alertBody } from './alerts/format.js';
+export { WebhookAlertTransport } from './alerts/webhook-transport.js';
 // --- auth (API tokens for the MCP HTTP endpoint) ---
 export {
   API_TOKEN_PREFIX,
@@ -45,7 +61,7 @@ export type {
   ProcessState,
   TunnelApiStatus,
 } from './domain/health.js';
-export { Hostname, type HostnameParseOptions, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
+export { Hostname, type HostnameParseOptions, hostnameFromSubdomain, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
 export type { IngressRule } from './domain/ingress.js';
 export {
   deriveInstanceId,
@@ -124,6 +140,7 @@ export {
   type TunnelReadinessOptions,
 } from './health/readiness.js';
 export {
+  type AwaitRestartInput,
   RestartCoordinator,
   type RestartCoordinatorMode,
   type RestartCoordinatorOptions,

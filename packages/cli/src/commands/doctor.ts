@@ -21,14 +21,18 @@ import {
 import type { CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../exit-codes.js';
 import { loadProviderPlugins } from '../plugins.js';
+import { replicaCheck } from './doctor-replicas.js';
 
-/** One prerequisite and what was found. `skip`: not applicable, or it depends on one that failed. */
+/**
+ * One prerequisite and what was found. `skip`: not applicable, or it depends on one that failed.
+ * `warn`: works, but not as well as it could (does not fail the command).
+ */
 export interface DoctorCheck {
   readonly id: string;
   readonly title: string;
-  readonly status: 'ok' | 'fail' | 'skip';
+  readonly status: 'ok' | 'warn' | 'fail' | 'skip';
   readonly detail: string;
-  /** What to do, for a failure. */
+  /** What to do, for a failure or a warning. */
   readonly fix: string | null;
 }
 
@@ -256,6 +260,7 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
 
   // --- cloudflared ---
   checks.push(...(await cloudflaredChecks(config, env)));
+  checks.push(replicaCheck(config));
 
   // --- Docker ---
   if (!config.docker.enabled) checks.push(skip('docker', 'Docker', 'docker.enabled is false'));
@@ -524,7 +529,14 @@ export async function doctor(cx: CommandContext): Promise<number> {
   else {
     const width = Math.max(...checks.map((c) => c.title.length));
     for (const check of checks) {
-      const mark = check.status === 'ok' ? out.c.green('✓') : check.status === 'fail' ? out.c.red('✗') : out.c.dim('–');
+      const mark =
+        check.status === 'ok'
+          ? out.c.green('✓')
+          : check.status === 'fail'
+            ? out.c.red('✗')
+            : check.status === 'warn'
+              ? out.c.yellow('!')
+              : out.c.dim('–');
       const detail = check.status === 'skip' ? out.c.dim(`skipped: ${check.detail}`) : check.detail;
       out.line(`${mark} ${check.title.padEnd(width)}  ${detail}`);
       if (check.fix) out.line(`  ${' '.repeat(width)}  ${out.c.yellow('fix:')} ${check.fix}`);

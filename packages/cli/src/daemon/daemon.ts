@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import {
   Actor,
+  type AlertTransport,
   ApiTokenService,
   type Clock,
   createTunnelManager,
@@ -22,6 +23,7 @@ import {
 import { createMcpHttpHandler } from '@tunnel/mcp';
 import lockfile from 'proper-lockfile';
 import { loadProviderPlugins } from '../plugins.js';
+import { DaemonAlerts } from './alerts.js';
 import { type DaemonHttpServer, type RouteHandler, startDaemonHttpServer } from './http-server.js';
 import { AuditTail, DaemonMetrics } from './metrics.js';
 import { PeriodicJob } from './periodic.js';
@@ -43,6 +45,10 @@ export interface DaemonOptions {
   readonly plugins?: readonly ProviderPlugin[];
   /** More routes on the daemon's HTTP server (e.g. the MCP endpoint), by path. */
   readonly routes?: (daemon: Daemon) => Promise<ReadonlyMap<string, RouteHandler>>;
+  /** Where alert webhook URLs given as `urlEnv` are read. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** How alerts are delivered. @default WebhookAlertTransport (HTTP POST) */
+  readonly alertTransport?: AlertTransport;
 }
 
 /** What `GET /healthz` answers. */
@@ -66,6 +72,8 @@ export class Daemon {
   readonly config: TunnelConfig;
   readonly logger: Logger;
   readonly metrics: DaemonMetrics;
+  /** Alerts to the configured webhooks (null until started). */
+  alerts: DaemonAlerts | null = null;
   readonly manager: TunnelManager;
   readonly store: StateStore;
   readonly health: HealthServices;
@@ -176,6 +184,17 @@ export class Daemon {
       logger.error('recovery failed; the next start (or `tunnel reconcile`) will retry', { error });
     }
     health.start();
+    this.alerts = new DaemonAlerts({
+      config,
+      env: options.env ?? process.env,
+      store,
+      health,
+      clock: this.clock,
+      logger,
+      metrics,
+      ...(options.alertTransport ? { transport: options.alertTransport } : {}),
+    });
+    await this.alerts.start();
 
     const admin = Actor.admin();
     this.#jobs.push(
@@ -276,6 +295,7 @@ export class Daemon {
     const counts: Record<string, number> = {};
     for (const change of plan.changes) counts[change.kind] = (counts[change.kind] ?? 0) + 1;
     metrics.setDrift(counts, RECONCILE_KINDS);
+    this.alerts?.reportDrift(plan.changes.length, plan.summary);
     if (plan.changes.length === 0) {
       metrics.observeReconcileRun('in_sync');
       return;
@@ -326,6 +346,7 @@ export class Daemon {
     // No new requests; those in flight (an MCP tool call) finish first.
     await Promise.all([this.#http?.close(), this.#mcpHttp?.close()]);
     await Promise.all(this.#jobs.map((job) => job.stop()));
+    await this.alerts?.stop().catch((error: unknown) => logger.warn('stopping alerts failed', { error }));
     // Stops the health services (a restart under way completes) and closes the store.
     await this.manager.close();
     const closable = this.controller as (ProcessController & { close?: () => Promise<void> }) | null;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Actor, ApiTokenService, type Logger, loadConfig } from '@tunnel/core';
+import { Actor, ApiTokenService, type Logger, loadConfig, type TunnelConfig } from '@tunnel/core';
 import {
   type CloudflareEmulator,
   cloudflaredSimPath,
@@ -50,6 +50,11 @@ export interface SandboxStartOptions {
   readonly logger: Logger;
   /** The process environment (TM_* overrides apply to the sandbox's configuration too). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Aborted (SIGTERM, Ctrl-C) while starting: the wait for a healthy cloudflared ends at once
+   * and the sandbox is returned as it is, for the caller to stop.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What a running sandbox offers; also written to `<dataDir>/sandbox.json`. */
@@ -68,6 +73,8 @@ export interface SandboxInfo {
   readonly demoToken: string | null;
   readonly zones: readonly string[];
   readonly tunnelId: string;
+  /** `simulated cloudflared` when the command is the sandbox's simulator, else `cloudflared (<command>)`. */
+  readonly cloudflared: string;
   readonly daemonLog: string;
   readonly pid: number;
 }
@@ -118,6 +125,8 @@ cloudflared:
   gracePeriodMs: 2000
   child:
     command: ${q(paths.cloudflaredCommand)}
+    # Two replicas rolled one at a time: a config change never takes the tunnel down.
+    replicas: 2
     args: ["tunnel", "--config", ${q(paths.cloudflaredConfig)}, "--metrics", "127.0.0.1:0", "run"]
     # The sandbox's cloudflared is its own: it stops with the sandbox.
     stopOnExit: true
@@ -199,15 +208,34 @@ async function demoProjectToken(daemon: Daemon, path: string): Promise<string> {
   return created.token;
 }
 
-async function waitUntilHealthy(daemon: Daemon, timeoutMs: number): Promise<void> {
+/**
+ * What runs as cloudflared: the sandbox's own simulator only when the configured command is the
+ * one it wrote (a TM_CLOUDFLARED__CHILD__COMMAND override may name a real binary).
+ */
+export function describeSandboxCloudflared(config: TunnelConfig, paths: ReturnType<typeof sandboxPaths>): string {
+  if (config.cloudflared.controller !== 'child') return `cloudflared (controller: ${config.cloudflared.controller})`;
+  const command = config.cloudflared.child.command;
+  return command === paths.cloudflaredCommand ? 'simulated cloudflared' : `cloudflared (${command})`;
+}
+
+async function waitUntilHealthy(daemon: Daemon, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
   const monitor = daemon.health.monitor;
   if (!monitor) return;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (signal?.aborted) return;
     if ((await monitor.checkNow()).status === 'healthy') return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 250);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
-  daemon.logger.warn('the simulated cloudflared is not healthy yet; the sandbox starts anyway');
+  if (!signal?.aborted) daemon.logger.warn(`the ${what} is not healthy yet; the sandbox starts anyway`);
 }
 
 /**
@@ -226,17 +254,27 @@ export async function startSandbox(options: SandboxStartOptions): Promise<Sandbo
     seed: sandboxSeed(token),
   });
   let daemon: Daemon;
+  let config: TunnelConfig;
   try {
     writeFileSync(paths.config, renderSandboxConfig(paths, emulator.url, options.port ?? 0));
-    const config = loadConfig({ file: paths.config, env: options.env ?? {} });
+    config = loadConfig({ file: paths.config, env: options.env ?? {} });
     daemon = await Daemon.start({ config, logger: options.logger });
   } catch (error) {
     await emulator.close();
     throw error;
   }
-  // Come up serving: wait (bounded) for the first healthy check of the simulated cloudflared.
-  await waitUntilHealthy(daemon, 30_000);
-  const demoToken = daemon.mcpUrl ? await demoProjectToken(daemon, paths.demoToken) : null;
+  const cloudflared = describeSandboxCloudflared(config, paths);
+  let demoToken: string | null;
+  try {
+    // Come up serving: wait (bounded) for the first healthy check of cloudflared.
+    await waitUntilHealthy(daemon, 30_000, cloudflared, options.signal);
+    demoToken = daemon.mcpUrl ? await demoProjectToken(daemon, paths.demoToken) : null;
+  } catch (error) {
+    // Every way out stops what was started.
+    await daemon.stop().catch(() => undefined);
+    await emulator.close().catch(() => undefined);
+    throw error;
+  }
   const origin = daemon.http.origin;
   const info: SandboxInfo = {
     dataDir,
@@ -250,6 +288,7 @@ export async function startSandbox(options: SandboxStartOptions): Promise<Sandbo
     demoToken,
     zones: emulator.data.zones.map((z) => z.name),
     tunnelId: SANDBOX_TUNNEL_ID,
+    cloudflared,
     daemonLog: paths.daemonLog,
     pid: process.pid,
   };

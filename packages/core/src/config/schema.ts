@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsSchema } from '../alerts/config.js';
 import { deriveInstanceId, INSTANCE_ID_PATTERN, MAX_INSTANCE_ID_LENGTH } from '../domain/instance.js';
 import { Secret } from '../runtime/secret.js';
 
@@ -116,7 +117,11 @@ const cloudflaredSchema = z
           .describe(
             'Arguments (each replica gets its own `--metrics` port; `--grace-period` and `--no-autoupdate` are added unless set). @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`',
           ),
-        replicas: int(1, 8).default(1).describe('cloudflared processes running the same tunnel.'),
+        replicas: int(1, 8)
+          .default(2)
+          .describe(
+            'cloudflared processes running the same tunnel. Two (or more) are restarted one at a time, so a config change never takes the tunnel down; one means a short outage per change.',
+          ),
         pidFile: z
           .string()
           .min(1)
@@ -171,6 +176,11 @@ const restartSchema = z.strictObject({
     .default(true)
     .describe(
       'CNAME calls return when the rule is live (true) or with `restartPending`. Without a running daemon (no health check for two intervals) they return at once, pending.',
+    ),
+  waitTimeoutMs: ms(0, 600_000)
+    .default(10_000)
+    .describe(
+      'A CNAME call waits at most this long for its restart, then answers `restartPending` (the stored change is applied by the restart). It answers at once when the tunnel is down or the restart failed.',
     ),
 });
 
@@ -290,6 +300,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   mcp: mcpSchema.prefault({}),
   daemon: daemonSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
 });
 
 /** The configuration as a user writes it (every key optional). */

@@ -1,5 +1,5 @@
 import { Actor, ADMIN_OWNER, parseProjectName } from '../domain/actor.js';
-import { Hostname } from '../domain/hostname.js';
+import { Hostname, hostnameFromSubdomain } from '../domain/hostname.js';
 import { parseInstanceId } from '../domain/instance.js';
 import { TunnelError } from '../errors.js';
 import { type ParsedTargetRequest, parseTargetRequest } from '../topology/target-request.js';
@@ -79,7 +79,7 @@ export function requestedHostname(raw: Record<string, unknown>, defaultDomain: s
     throw invalid(`"domain" must be a string, got ${shown(zone)}.`, 'Pass a zone such as "example.com".', 'domain');
   // The domain is checked on its own first, so a wildcard or junk in it cannot hide in the join.
   const parent = Hostname.parse(zone);
-  return Hostname.parse(`${subdomain}.${parent.value}`, { allowWildcard: true });
+  return hostnameFromSubdomain(subdomain, parent);
 }
 
 /**

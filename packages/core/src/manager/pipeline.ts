@@ -3,7 +3,7 @@ import type { InstanceIdentity } from '../domain/instance.js';
 import { classifyRecord, isOurs } from '../domain/ownership.js';
 import type { CnameRoute, RouteError, RouteState, ServiceSpec } from '../domain/route.js';
 import { isTunnelError, TunnelError, toTunnelError } from '../errors.js';
-import type { RestartRequestInput, RestartRequestResult } from '../health/restart-coordinator.js';
+import type { AwaitRestartInput, RestartRequestInput, RestartRequestResult } from '../health/restart-coordinator.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
 import type { Clock } from '../ports/clock.js';
 import type { DnsProvider, DnsRecord } from '../ports/dns-provider.js';
@@ -51,6 +51,8 @@ export interface PipelineHooks {
 export interface RestartRequester {
   readonly restartNeeded: boolean;
   requestRestart(input: RestartRequestInput): Promise<RestartRequestResult>;
+  /** Waits for the restart an earlier request (its `requestedAt`) queued, without queuing another. */
+  awaitRestart(input: AwaitRestartInput): Promise<RestartRequestResult>;
 }
 
 export interface PipelineDeps {

@@ -237,7 +237,7 @@ export class TunnelManager implements TunnelManagerApi {
       const settled =
         decision.kind === 'unchanged'
           ? { restartPending: (await this.#store.restarts.pending()) > 0 }
-          : await this.#settleRestart(outcome, `ingress rule for ${v.hostname.value}`, Actor.describe(v.actor));
+          : await this.#settleRestart(outcome);
       const result: CnameResult = {
         route: outcome.route,
         publicUrl: `https://${v.hostname.value}`,
@@ -309,10 +309,14 @@ export class TunnelManager implements TunnelManagerApi {
         if (route && !Actor.mayActOn(a, route.owner)) {
           // Only a project can get here (an admin may act on every route), and, as for
           // HOSTNAME_TAKEN, one project is not told which other project holds a hostname.
-          throw new TunnelError('NOT_OWNER', `${name.value} belongs to another project, not ${Actor.describe(a)}.`, {
-            hint: 'Only the owner (or an admin) can delete it.',
-            details: { hostname: name.value },
-          });
+          throw new TunnelError(
+            'NOT_OWNER',
+            `${name.value} belongs to another project, not ${a.kind === 'project' ? `project ${a.project}` : 'admin'}.`,
+            {
+              hint: 'Only the owner (or an admin) can delete it.',
+              details: { hostname: name.value },
+            },
+          );
         }
         if (
           route &&
@@ -342,7 +346,7 @@ export class TunnelManager implements TunnelManagerApi {
         return this.#pipeline.delete(route, Actor.describe(a), guard, { restoreReplaced });
       });
       owner = outcome.route.owner;
-      const settled = await this.#settleRestart(outcome, `ingress rule removed for ${name.value}`, Actor.describe(a));
+      const settled = await this.#settleRestart(outcome);
       const result: DeleteResult = {
         hostname: name.value,
         route: outcome.route,
@@ -632,7 +636,7 @@ export class TunnelManager implements TunnelManagerApi {
   }
 
   /** After the lock is released: waits for the queued restart when configured to. */
-  async #settleRestart(outcome: PipelineOutcome, reason: string, requestedBy: string): Promise<Settled> {
+  async #settleRestart(outcome: PipelineOutcome): Promise<Settled> {
     const queued = outcome.restart;
     if (queued === null || !queued.pending) return { restartPending: false };
     if (!this.#config.restart.waitForRestart) {
@@ -641,7 +645,9 @@ export class TunnelManager implements TunnelManagerApi {
         restartDetail: 'restart.waitForRestart is off: the restart is queued for the daemon and not awaited.',
       };
     }
-    const waited = await this.#restarts.requestRestart({ reason, requestedBy, wait: true });
+    // The pipeline queued the one request for this change under the lock; wait for it, not a second one.
+    const waited =
+      queued.requestedAt === undefined ? queued : await this.#restarts.awaitRestart({ since: queued.requestedAt });
     return waited.pending
       ? { restartPending: true, ...(waited.detail ? { restartDetail: waited.detail } : {}) }
       : { restartPending: false };

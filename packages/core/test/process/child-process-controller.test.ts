@@ -19,6 +19,7 @@ import {
 const TUNNEL_ID = '6ff42ae2-765d-4adf-8112-31c55c1551ef';
 const VALID = `tunnel: ${TUNNEL_ID}\ningress:\n  - hostname: app.example.com\n    service: http://localhost:8080\n  - service: http_status:404\n`;
 const DAEMON = fileURLToPath(new URL('./fixtures/child-daemon.mjs', import.meta.url));
+const FAST_LOGGER = fileURLToPath(new URL('./fixtures/fast-logger.mjs', import.meta.url));
 
 interface Env {
   readonly dir: string;
@@ -306,6 +307,47 @@ describe('ChildProcessController', () => {
     await until('a line after rotation', () =>
       readFileSync(env.logFile, 'utf8').includes('Simulation faults set') ? true : undefined,
     );
+  });
+
+  it('holds the log size limit when cloudflared logs fast (regression: 10 MB files reached 28 MB between timer checks)', async () => {
+    const env = setup();
+    const maxBytes = 2 * 1024 * 1024;
+    // ~4 MB/s: a check every 1 s (the longest interval) alone would let the file reach ~4 MB.
+    const controller = make(env, {
+      command: process.execPath,
+      args: [FAST_LOGGER, 'tunnel', '--config', env.configPath, '--metrics', '127.0.0.1:0', 'run'],
+      env: { ...process.env, FAST_LOGGER_CHUNK_KB: '16', FAST_LOGGER_EVERY_MS: '4' },
+      logMaxBytes: maxBytes,
+      logFiles: 2,
+      logCheckIntervalMs: 1_000,
+    });
+    await controller.start();
+    let largest = 0;
+    let written = 0;
+    let previous = 0;
+    const until = Date.now() + 4_000;
+    while (Date.now() < until) {
+      let size = 0;
+      try {
+        size = statSync(env.logFile).size;
+      } catch {
+        // between copy and truncate there is always a file; a missing one would be a bug
+        throw new Error('the log file disappeared');
+      }
+      largest = Math.max(largest, size);
+      written += size >= previous ? size - previous : size;
+      previous = size;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await controller.stop({ graceful: true });
+    // The writer really wrote several times the limit, and rotation really happened.
+    expect(written).toBeGreaterThan(2 * maxBytes);
+    expect(existsSync(`${env.logFile}.1`)).toBe(true);
+    expect(largest).toBeLessThanOrEqual(maxBytes);
+    for (const rotated of [`${env.logFile}.1`, `${env.logFile}.2`]) {
+      if (existsSync(rotated)) expect(statSync(rotated).size).toBeLessThanOrEqual(maxBytes);
+    }
+    expect(existsSync(`${env.logFile}.3`)).toBe(false);
   });
 
   it('a restarted daemon adopts the running cloudflared instead of starting a second one (pidfile)', async () => {
