@@ -1,5 +1,6 @@
 import {
   type Clock,
+  type ContainerInfo,
   type Logger,
   NoopLogger,
   type SnapshotOptions,
@@ -40,6 +41,23 @@ export interface DockerTopologyOptions extends DockerEngineOptions {
   readonly watch?: boolean;
   /** Events closer together than this cause one refresh. @default 250 */
   readonly eventDebounceMs?: number;
+}
+
+const only = <T>(items: readonly T[]): T | undefined => (items.length === 1 ? items[0] : undefined);
+
+/** Whether two readings of a container agree on everything a target depends on. */
+function sameContainer(a: ContainerInfo, b: ContainerInfo): boolean {
+  const key = (c: ContainerInfo) =>
+    JSON.stringify([
+      c.id,
+      c.name,
+      c.state,
+      c.networkMode,
+      c.networks.map((n) => [n.networkName, [...n.aliases].sort()]),
+      c.ports,
+      c.labels,
+    ]);
+  return key(a) === key(b);
 }
 
 /** Engine events that change what a snapshot says. */
@@ -142,6 +160,37 @@ export class DockerTopology implements Topology {
     });
     this.#inflight = { generation, promise };
     return promise;
+  }
+
+  /**
+   * One inspect of `container`: the snapshot stands when the engine still says the same of it
+   * (state, networks, ports), else a fresh snapshot is taken. This is what makes an answer true
+   * now even when the snapshot came from the cache another process keeps: a container started,
+   * stopped or reconnected a moment ago is seen before the answer is given.
+   */
+  async recheck(container: string, snapshot: TopologySnapshot): Promise<TopologySnapshot> {
+    if (!this.#enabled) return snapshot;
+    const known =
+      snapshot.containers.find((c) => c.name === container || c.id === container) ??
+      // An alias (or an id prefix) names no container the engine can inspect: check the one it
+      // stands for, when there is exactly one.
+      only(snapshot.containers.filter((c) => c.networks.some((n) => n.aliases.includes(container))));
+    let now: ContainerInfo | null;
+    try {
+      now = await this.#reader.inspectOne(
+        known?.id ?? container,
+        new Map(snapshot.networks.map((n) => [n.name, n.id])),
+      );
+    } catch (error) {
+      if (!isDockerTransportError(error)) throw error;
+      return snapshot;
+    }
+    if (now === null && known === undefined) return snapshot;
+    if (now !== null && known !== undefined && sameContainer(now, known)) return snapshot;
+    // Stale: what was kept of it (and any snapshot taken before now) must not be reused.
+    this.#generation += 1;
+    this.#reader.forget(now?.id ?? known?.id);
+    return this.refresh();
   }
 
   async close(): Promise<void> {

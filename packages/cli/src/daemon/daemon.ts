@@ -172,6 +172,7 @@ export class Daemon {
       logger.error('recovery failed; the next start (or `tunnel reconcile`) will retry', { error });
     }
     health.start();
+    await this.#watchTopology();
 
     const admin = Actor.admin();
     this.#jobs.push(
@@ -239,6 +240,26 @@ export class Daemon {
       ingress: config.ingress.mode,
       dataDir: config.dataDir,
     });
+  }
+
+  /**
+   * Takes the first topology snapshot, which starts the Topology's watch on Docker's events: from
+   * then on every container or network change refreshes the snapshot in the state store within
+   * a debounce (~250 ms), so every other process (CLI, MCP servers) reads a current cache.
+   */
+  async #watchTopology(): Promise<void> {
+    const container = this.manager.container;
+    if (!container?.isRegistered(TOKENS.Topology, true)) return;
+    const topology = resolvePort(container, 'Topology');
+    try {
+      const snapshot = await topology.refresh();
+      this.logger.info('watching the Docker topology', {
+        docker: snapshot.docker.available ? 'available' : snapshot.docker.reason,
+        containers: snapshot.containers.length,
+      });
+    } catch (error) {
+      this.logger.warn('first topology snapshot failed; it is retried on the next request', { error });
+    }
   }
 
   /** The MCP Streamable HTTP endpoint: bearer tokens from the database, a rate limit per token. */

@@ -22,6 +22,14 @@ export interface Topology {
   snapshot(options?: SnapshotOptions): Promise<TopologySnapshot>;
   /** Forces a fresh snapshot. */
   refresh(): Promise<TopologySnapshot>;
+  /**
+   * Checks what `snapshot` says of one container (by name, id or alias) against the engine now.
+   * Implementations must return `snapshot` itself when the engine agrees, and a fresh snapshot
+   * when it does not (the container changed, appeared or was removed); must return `snapshot`
+   * when the engine cannot be asked (no access, down) rather than throw. Cheaper than
+   * `refresh()`: one inspect call when nothing changed.
+   */
+  recheck?(container: string, snapshot: TopologySnapshot): Promise<TopologySnapshot>;
   /** Stops event streams and timers. */
   close?(): Promise<void>;
 }
