@@ -96,7 +96,8 @@ function run(args: string[]): void {
   if (result.status !== 0) throw new Error(`tunnel ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
 }
 
-// The dry run asks the API for the records of its name: a second config pointing at the emulator.
+// The dry run asks the API for the records of its name: a second config pointing at the emulator,
+// with its own database (the zones above have made-up ids; the warm-ups discover the real ones).
 const TUNNEL_ID = 'c0ffee00-5a4d-4b0c-8e11-7a3d2f9e6b01';
 const ACCOUNT_ID = '0123456789abcdef0123456789abcdef';
 const cf = await startCloudflareEmulator({
@@ -110,7 +111,7 @@ const cf = await startCloudflareEmulator({
 const apiConfigPath = join(dir, 'config-api.yml');
 writeFileSync(
   apiConfigPath,
-  `dataDir: ${JSON.stringify(dir)}\ningress:\n  configPath: ${JSON.stringify(cloudflaredConfig)}\ncloudflared:\n  controller: none\ndocker:\n  enabled: false\ncloudflare:\n  apiToken: bench-token\n  baseUrl: ${cf.url}\n  accountId: ${ACCOUNT_ID}\n  tunnelId: ${TUNNEL_ID}\n`,
+  `dataDir: ${JSON.stringify(join(dir, 'api'))}\ningress:\n  configPath: ${JSON.stringify(cloudflaredConfig)}\ncloudflared:\n  controller: none\ndocker:\n  enabled: false\ncloudflare:\n  apiToken: bench-token\n  baseUrl: ${cf.url}\n  accountId: ${ACCOUNT_ID}\n  tunnelId: ${TUNNEL_ID}\n`,
 );
 function runAsync(args: string[], config: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -261,6 +261,7 @@ export {
   parseTargetRequest,
   type TargetRequest,
 } from './topology/target-request.js';
+export { selectCurrentTarget } from './topology/current-target.js';
 export {
   selectTarget,
   type TargetRoute,

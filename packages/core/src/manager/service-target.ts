@@ -1,8 +1,9 @@
 import type { TunnelConfig } from '../config/schema.js';
 import type { TopologySnapshot } from '../domain/topology.js';
-import { isTunnelError, TunnelError } from '../errors.js';
+import { TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Topology } from '../ports/topology.js';
+import { selectCurrentTarget } from '../topology/current-target.js';
 import { selectTarget, type TargetSelection } from '../topology/target-selector.js';
 import type { ValidatedCnameRequest } from './cname-request.js';
 
@@ -49,42 +50,8 @@ export async function selectServiceTarget(v: ValidatedCnameRequest, deps: Servic
       networks: [],
     };
   }
-  const select = (from: TopologySnapshot) =>
-    selectTarget(
-      from,
-      { actor: v.actor, container: v.service.container, port: v.service.port, scheme: v.service.scheme },
-      { ownershipGuard: deps.config.docker.ownershipGuard },
-    );
-  if (!deps.topology) return select(snapshot);
-  return selectFresh(deps.topology, snapshot, v.service.container, select);
-}
-
-/**
- * An answer that is true now, not when the snapshot was taken (issue 18): the snapshot may be
- * the cache another process saved up to `docker.snapshotTtlMs` ago. The container asked for is
- * checked against the engine first (one inspect: it may have stopped or moved a moment ago),
- * and a refusal is given only after a fresh snapshot refuses too (it may have started a moment
- * ago, or cloudflared's container changed). The TTL bounds work; it never decides an answer.
- */
-async function selectFresh(
-  topology: Topology,
-  first: TopologySnapshot,
-  container: string | null,
-  select: (snapshot: TopologySnapshot) => TargetSelection,
-): Promise<TargetSelection> {
-  let snapshot = first;
-  if (container !== null && topology.recheck && snapshot.docker.available) {
-    snapshot = await topology.recheck(container, snapshot);
-  }
-  try {
-    return select(snapshot);
-  } catch (error) {
-    // Only "unreachable" can be an artefact of an old snapshot; a snapshot already re-read from
-    // the engine by recheck is as fresh as a refresh.
-    if (!isTunnelError(error, 'TARGET_UNREACHABLE') || snapshot !== first) throw error;
-    const fresh = await topology.refresh();
-    // A process the engine refuses sees nothing: its blind view must not replace the answer.
-    if (!fresh.docker.available && first.docker.available) throw error;
-    return select(fresh);
-  }
+  const request = { actor: v.actor, container: v.service.container, port: v.service.port, scheme: v.service.scheme };
+  const options = { ownershipGuard: deps.config.docker.ownershipGuard };
+  if (!deps.topology) return selectTarget(snapshot, request, options);
+  return selectCurrentTarget(deps.topology, request, options, snapshot);
 }
