@@ -116,12 +116,7 @@ function cloudflaredNetworks(place: CloudflaredPlace): Set<string> {
  * containers carry means the one cloudflared can reach on it: a container that holds the alias
  * only on a network cloudflared is not on is not what the name resolves to for cloudflared.
  */
-function findContainer(
-  index: SnapshotIndex,
-  snapshot: TopologySnapshot,
-  name: string,
-  place: CloudflaredPlace,
-): Found {
+function findContainer(index: SnapshotIndex, snapshot: TopologySnapshot, name: string, place: CloudflaredPlace): Found {
   const exact = index.byId.get(name) ?? index.byName.get(name);
   if (exact) return { kind: 'one', container: exact };
   const candidates = new Set<ContainerInfo>(index.byAlias.get(name));
@@ -482,7 +477,10 @@ function containerToContainer(
     const net = cfNet ?? 'tunnel';
     throw unreachable(
       `Container ${owner.name} runs with --network none, so no other container can reach it.`,
-      `${cfNet ? '' : `Create a network for both (\`docker network create ${net} && docker network connect ${net} ${cfName}\`), then run`} \`docker network disconnect none ${owner.name} && docker network connect ${net} ${owner.name}\` (or recreate the container with --network ${net}), then retry.`.replace(/^ `/, 'Run `'),
+      `${cfNet ? '' : `Create a network for both (\`docker network create ${net} && docker network connect ${net} ${cfName}\`), then run`} \`docker network disconnect none ${owner.name} && docker network connect ${net} ${owner.name}\` (or recreate the container with --network ${net}), then retry.`.replace(
+        /^ `/,
+        'Run `',
+      ),
       { container: service.name, port: req.port, networkMode: owner.networkMode },
     );
   }

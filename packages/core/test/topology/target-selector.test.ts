@@ -153,7 +153,8 @@ const ok: Ok[] = [
     req: { container: 'narrow', port: 3000 },
     url: 'http://narrow:3000',
     via: 'shared-network',
-    reason: /\(it declares 80\/tcp, 443\/tcp, not 3000: EXPOSE is only advisory, so make sure the service listens on 3000\)\./,
+    reason:
+      /\(it declares 80\/tcp, 443\/tcp, not 3000: EXPOSE is only advisory, so make sure the service listens on 3000\)\./,
   },
   // both on the host
   {
