@@ -69,6 +69,7 @@ export type {
   ContainerPort,
   ContainerState,
   DockerNetwork,
+  HostListener,
   PortBinding,
   TopologySnapshot,
 } from './domain/topology.js';
@@ -246,6 +247,7 @@ export { SystemClock } from './runtime/system-clock.js';
 // --- state store (embedded default) ---
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './state/migrations.js';
 export { SqliteStateStore, type SqliteStateStoreOptions } from './state/sqlite-state-store.js';
+export { selectCurrentTarget } from './topology/current-target.js';
 // --- topology / target selection ---
 export {
   assertMayTargetContainer,
@@ -261,7 +263,6 @@ export {
   parseTargetRequest,
   type TargetRequest,
 } from './topology/target-request.js';
-export { selectCurrentTarget } from './topology/current-target.js';
 export {
   selectTarget,
   type TargetRoute,

@@ -19,6 +19,7 @@ import {
   isDockerTransportError,
 } from './docker-engine.js';
 import { EngineReader } from './engine-reader.js';
+import { readHostListeners } from './host-listeners.js';
 
 export interface DockerTopologyOptions extends DockerEngineOptions {
   /** `docker.enabled`. When false the socket is never touched and Docker reads as unavailable. @default true */
@@ -227,7 +228,8 @@ export class DockerTopology implements Topology {
     const configured = this.#hints.container !== undefined || this.#hints.label !== undefined;
     const processes = configured ? [] : await scanHostProcesses(this.#procRoot, new Set(containers.map((c) => c.id)));
     const cloudflared = locateCloudflared({ containers, processes, hints: this.#hints, docker });
-    const snapshot: TopologySnapshot = { takenAt, docker, cloudflared, containers, networks };
+    const hostListeners = await readHostListeners(this.#procRoot);
+    const snapshot: TopologySnapshot = { takenAt, docker, cloudflared, containers, networks, hostListeners };
 
     // A process refused by permissions sees nothing: its blind view must not replace the
     // cache a process with access keeps.

@@ -677,14 +677,23 @@ export class SqliteStateStore implements StateStore {
             }
           }
           stmts.header.run(
-            JSON.stringify({ takenAt: snapshot.takenAt, docker: snapshot.docker, cloudflared: snapshot.cloudflared }),
+            JSON.stringify({
+              takenAt: snapshot.takenAt,
+              docker: snapshot.docker,
+              cloudflared: snapshot.cloudflared,
+              // A small list kept in the header: no table (and no migration) for it.
+              ...(snapshot.hostListeners === undefined ? {} : { hostListeners: snapshot.hostListeners }),
+            }),
           );
         }),
       load: async () =>
         this.#read(() => {
           const header = stmts.getHeader.get();
           if (!header) return null;
-          const head = JSON.parse(header.value) as Pick<TopologySnapshot, 'takenAt' | 'docker' | 'cloudflared'>;
+          const head = JSON.parse(header.value) as Pick<
+            TopologySnapshot,
+            'takenAt' | 'docker' | 'cloudflared' | 'hostListeners'
+          >;
           const networks: DockerNetwork[] = stmts.networks.all().map((n) => ({
             id: n.id,
             name: n.name,

@@ -50,6 +50,7 @@ interface SnapshotIndex {
   /** Names other containers resolve on user-defined networks → the containers they reach. */
   readonly byAlias: ReadonlyMap<string, readonly ContainerInfo[]>;
   readonly networkGateways: ReadonlyMap<string, { gateway: string | null; internal: boolean; driver: string }>;
+  readonly hostListeners: TopologySnapshot['hostListeners'];
   /** Where cloudflared runs, resolved once per snapshot (a refusal is kept as its factory). */
   place?: CloudflaredPlace | (() => TunnelError);
   gateway?: HostGateway | null;
@@ -77,6 +78,7 @@ function indexOf(snapshot: TopologySnapshot): SnapshotIndex {
       byName: new Map(snapshot.containers.map((c) => [c.name, c])),
       byLowerName: new Map(snapshot.containers.map((c) => [c.name.toLowerCase(), c])),
       byAlias,
+      hostListeners: snapshot.hostListeners ?? null,
       networkGateways: new Map(
         snapshot.networks.map((n) => [n.name, { gateway: n.gateway, internal: n.internal, driver: n.driver }]),
       ),
@@ -246,6 +248,8 @@ interface HostGateway {
   readonly host: string;
   readonly says: string;
   readonly listenOn: string;
+  /** The host address the gateway lands on, when known (a listener there is reachable). */
+  readonly ip: string | null;
 }
 
 /** How cloudflared's container reaches the host (once per snapshot). */
@@ -263,10 +267,12 @@ function findHostGateway(index: SnapshotIndex, cf: ContainerInfo): HostGateway |
   const named =
     mapped.find((m) => m.name === HOST_GATEWAY_NAME) ?? mapped.find((m) => m.ip === 'host-gateway' && m.name !== '');
   if (named) {
+    const bridge = index.networkGateways.get('bridge')?.gateway ?? null;
     return {
       host: named.name,
       says: `its container maps ${named.name} to the host`,
-      listenOn: named.ip === 'host-gateway' ? 'the Docker bridge address' : named.ip,
+      listenOn: named.ip === 'host-gateway' ? (bridge ?? 'the Docker bridge address') : named.ip,
+      ip: named.ip === 'host-gateway' ? bridge : named.ip,
     };
   }
   for (const n of [...cf.networks].sort((a, b) => a.networkName.localeCompare(b.networkName))) {
@@ -277,7 +283,12 @@ function findHostGateway(index: SnapshotIndex, cf: ContainerInfo): HostGateway |
     if (known && known.driver !== 'bridge') continue;
     const gateway = n.gateway || known?.gateway;
     if (gateway) {
-      return { host: gateway, says: `its network ${n.networkName} has the gateway ${gateway}`, listenOn: gateway };
+      return {
+        host: gateway,
+        says: `its network ${n.networkName} has the gateway ${gateway}`,
+        listenOn: gateway,
+        ip: gateway,
+      };
     }
   }
   return null;
@@ -320,8 +331,38 @@ function hostPort(
     url: urlOf(req, gw.host, req.port),
     via: 'host-gateway',
     container,
-    reason: `${place.says} and ${gw.says}, so it reaches ${what} at ${address(gw.host, req.port)} (the service must listen on ${gw.listenOn} or 0.0.0.0, not only on 127.0.0.1).`,
+    reason: `${place.says} and ${gw.says}, so it reaches ${what} at ${address(gw.host, req.port)}${listenNote(index, place, gw, what, req.port)}.`,
   };
+}
+
+/** Addresses a socket listens on that accept connections arriving on every host address. */
+const WILDCARD_LISTEN = new Set(['0.0.0.0', '::']);
+const isLoopback = (a: string) => a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+
+/**
+ * What the host's listening sockets say of a host port cloudflared's container reaches through a
+ * gateway. A service listening only on loopback (or only on some other address) is refused: the
+ * gateway's connection would be refused, and a route that can never answer is worse than a
+ * refusal that says how to fix it. When the sockets are unknown, or nothing listens yet (the
+ * service may start after it is published), the requirement is stated instead.
+ */
+function listenNote(index: SnapshotIndex, place: CloudflaredPlace, gw: HostGateway, what: string, port: number) {
+  const requirement = ` (the service must listen on ${gw.listenOn} or 0.0.0.0, not only on 127.0.0.1)`;
+  if (!index.hostListeners) return requirement;
+  const on = index.hostListeners.filter((l) => l.port === port).map((l) => l.address);
+  if (on.length === 0)
+    return ` (nothing listens on the host's port ${port} yet; the service must listen on ${gw.listenOn} or 0.0.0.0, not only on 127.0.0.1)`;
+  const reachable = on.find(
+    (a) => WILDCARD_LISTEN.has(a) || (gw.ip !== null && (a === gw.ip || a === `::ffff:${gw.ip}`)),
+  );
+  if (reachable) return ` (it listens on ${address(reachable, port)})`;
+  const list = [...new Set(on)].sort();
+  const name = place.kind === 'container' ? place.container.name : 'cloudflared';
+  throw unreachable(
+    `${what[0]?.toUpperCase()}${what.slice(1)} listens only on ${list.map((a) => address(a, port)).join(', ')}${list.every(isLoopback) ? ' (loopback)' : ''}, which cloudflared's container ${name} cannot reach through ${gw.host}.`,
+    `Make the service listen on 0.0.0.0:${port} (or ${address(gw.listenOn, port)}), or run cloudflared on the host network (--network host), then retry.`,
+    { port, listening: list, gateway: gw.host },
+  );
 }
 
 function assertRunning(c: ContainerInfo, port: number): void {
@@ -471,7 +512,8 @@ function containerToContainer(
   const onBridgeOnly =
     owner.networks.every((n) => !isUserNetwork(n)) && place.ns.networks.every((n) => !isUserNetwork(n));
   const cfNet = [...cfNetworks].sort()[0];
-  if (owner.networkMode === 'none' || owner.networks.some((n) => n.networkName === 'none')) {
+  // (After the fix below the engine still says NetworkMode `none`: only the attachment counts.)
+  if (owner.networks.some((n) => n.networkName === 'none')) {
     // Docker refuses to connect a container in `none` mode to any network ("cannot be connected
     // to multiple networks with one of the networks in private (none) mode"): leave `none` first.
     const net = cfNet ?? 'tunnel';
