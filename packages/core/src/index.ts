@@ -156,6 +156,19 @@ export {
   isCatchAllRule,
   validateIngressRules,
 } from './ingress/validate.js';
+export {
+  asksToPublish,
+  LABELS,
+  type LabelParse,
+  type LabelRequest,
+  parseContainerLabels,
+} from './labels/container-labels.js';
+export {
+  LABELS_ACTOR,
+  LabelPublisher,
+  type LabelPublisherOptions,
+  type LabelSyncReport,
+} from './labels/label-publisher.js';
 // --- the TunnelManager façade ---
 export type {
   CnameListFilter,
@@ -223,6 +236,9 @@ export type {
   AuditRepository,
   DomainRepository,
   HealthRepository,
+  LabelProblem,
+  LabelPublication,
+  LabelRepository,
   NewRoute,
   RestartRequest,
   RestartRequestQueue,

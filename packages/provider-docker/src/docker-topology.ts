@@ -107,6 +107,7 @@ export class DockerTopology implements Topology {
   #pendingRefresh: TimerHandle | null = null;
   #ttlTimer: TimerHandle | null = null;
   #closed = false;
+  readonly #listeners = new Set<(snapshot: TopologySnapshot) => void>();
 
   constructor(options: DockerTopologyOptions = {}) {
     this.#engine = new DockerEngine(options);
@@ -248,6 +249,18 @@ export class DockerTopology implements Topology {
   #adopt(snapshot: TopologySnapshot, generation: number): void {
     this.#current = snapshot;
     this.#currentGeneration = generation;
+    for (const listener of this.#listeners) {
+      try {
+        listener(snapshot);
+      } catch (error) {
+        this.#logger.error('topology listener failed', { error: String(error) });
+      }
+    }
+  }
+
+  onChange(listener: (snapshot: TopologySnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   async #loadCache(): Promise<TopologySnapshot | null> {

@@ -188,6 +188,26 @@ const dockerSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('Projects may only target containers labelled `tunnel.project=<project>`.'),
+  labels: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe(
+          'The daemon publishes containers labelled `tunnel.hostname`, `tunnel.port` and `tunnel.project` (optional `tunnel.scheme`).',
+        ),
+      gracePeriodMs: ms(0, 7 * 86_400_000)
+        .default(600_000)
+        .describe(
+          'How long a hostname stays published after its last container is removed (a redeploy or restart never drops DNS). Stopped containers keep theirs.',
+        ),
+      projects: z
+        .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a project name'))
+        .default([])
+        .describe('Projects labels may publish for. Empty: any project that holds a live API token or a route.'),
+    })
+    .prefault({})
+    .describe('Publishing from container labels (DockFlare-style).'),
 });
 
 const policySchema = z.strictObject({

@@ -30,6 +30,12 @@ export interface Topology {
    * `refresh()`: one inspect call when nothing changed.
    */
   recheck?(container: string, snapshot: TopologySnapshot): Promise<TopologySnapshot>;
+  /**
+   * Calls `listener` with every snapshot taken from now on (after events, the TTL, a refresh).
+   * Implementations must not call it for a snapshot read from the cache, and must not let a
+   * listener's error stop the topology. Returns the unsubscribe function.
+   */
+  onChange?(listener: (snapshot: TopologySnapshot) => void): () => void;
   /** Stops event streams and timers. */
   close?(): Promise<void>;
 }
