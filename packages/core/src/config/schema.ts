@@ -183,7 +183,9 @@ const dockerSchema = z.strictObject({
     .describe('A label (`key` or `key=value`) that marks the cloudflared container.'),
   snapshotTtlMs: ms(0, 3_600_000)
     .default(30_000)
-    .describe('How long a Docker topology snapshot is reused (Docker events refresh it sooner).'),
+    .describe(
+      'How long a Docker topology snapshot is reused (Docker events refresh it sooner). A bound on work only: the container asked for is rechecked against the engine, and a refusal is given only after a fresh snapshot.',
+    ),
   ownershipGuard: z
     .boolean()
     .default(false)
