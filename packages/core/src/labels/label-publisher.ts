@@ -63,7 +63,7 @@ interface Wanted {
 export class LabelPublisher {
   readonly #o: LabelPublisherOptions;
   readonly #log: Logger;
-  /** hostname → the attempt that failed, so the same refusal is not re-audited on every event. */
+  /** hostname + project → the attempt that failed, so one refusal is not re-audited on every event. */
   readonly #failed = new Map<string, { signature: string; at: number; problem: Problem[] }>();
   #running: Promise<LabelSyncReport> | null = null;
   #again: TopologySnapshot | null = null;
@@ -101,7 +101,8 @@ export class LabelPublisher {
     const wanted = await this.#wanted(snapshot, problems);
     const kept = new Map((await this.#o.store.labels.listPublications()).map((p) => [p.hostname, p]));
 
-    for (const [hostname, w] of wanted) {
+    for (const [key, w] of wanted) {
+      const hostname = w.request.hostname;
       const before = kept.get(hostname);
       const service = { container: w.target, port: w.request.port, scheme: w.request.scheme };
       const ids = w.containers.map((c) => c.id).sort();
@@ -120,7 +121,7 @@ export class LabelPublisher {
         continue;
       }
       const signature = JSON.stringify([w.request, service, ids]);
-      const failed = this.#failed.get(hostname);
+      const failed = this.#failed.get(key);
       if (failed && failed.signature === signature && now - failed.at < RETRY_AFTER_MS) {
         problems.push(...failed.problem);
         continue;
@@ -130,7 +131,7 @@ export class LabelPublisher {
           hostname,
           service: { container: w.target, port: w.request.port, scheme: w.request.scheme as ServiceScheme },
         });
-        this.#failed.delete(hostname);
+        this.#failed.delete(key);
         await this.#save({
           hostname,
           project: w.request.project,
@@ -151,15 +152,16 @@ export class LabelPublisher {
           code: e.code,
           message: `${e.message} ${e.hint}`.trim(),
         }));
-        this.#failed.set(hostname, { signature, at: now, problem: refused });
+        this.#failed.set(key, { signature, at: now, problem: refused });
         problems.push(...refused);
         this.#log.warn('container labels not published', { hostname, project: w.request.project, code: e.code });
       }
     }
 
     // Hostnames no container asks for any more: unpublished once the grace period is over.
+    const asked = new Set([...wanted.values()].map((w) => w.request.hostname));
     for (const [hostname, p] of kept) {
-      if (wanted.has(hostname)) continue;
+      if (asked.has(hostname)) continue;
       const since = p.missingSince ?? now;
       if (p.missingSince === null) await this.#save({ ...p, missingSince: now, updatedAt: now });
       if (now - since < this.#o.gracePeriodMs) continue;
@@ -191,7 +193,11 @@ export class LabelPublisher {
     return route !== null && route.owner === project && route.state === 'active';
   }
 
-  /** What the containers ask for, by hostname; bad labels and conflicts go to `problems`. */
+  /**
+   * What the containers ask for, by hostname and project (two projects asking for one name each
+   * go to the façade, which gives it to its holder and HOSTNAME_TAKEN to the other); bad labels
+   * and replicas labelled differently go to `problems`.
+   */
   async #wanted(snapshot: TopologySnapshot, problems: Problem[]): Promise<Map<string, Wanted>> {
     const groups = new Map<string, { request: LabelRequest; containers: ContainerInfo[] }>();
     const known = await this.#knownProjects();
@@ -214,12 +220,14 @@ export class LabelPublisher {
         });
         continue;
       }
-      const group = groups.get(r.hostname);
-      if (!group) groups.set(r.hostname, { request: r, containers: [c] });
+      const key = `${r.hostname} ${r.project}`;
+      const group = groups.get(key);
+      if (!group) groups.set(key, { request: r, containers: [c] });
       else group.containers.push(c);
     }
     const wanted = new Map<string, Wanted>();
-    for (const [hostname, g] of groups) {
+    for (const [key, g] of groups) {
+      const hostname = g.request.hostname;
       const differ = g.containers.find((c) => {
         const p = parseContainerLabels(c);
         return p.ok && JSON.stringify(p.request) !== JSON.stringify(g.request);
@@ -239,7 +247,7 @@ export class LabelPublisher {
       };
       if (differ) {
         conflict(
-          `Containers ${names.join(', ')} all ask for ${hostname} with different project, port or scheme labels. Label every replica alike, or give each its own hostname.`,
+          `Containers ${names.join(', ')} all ask for ${hostname} with different port or scheme labels. Label every replica alike, or give each its own hostname.`,
         );
         continue;
       }
@@ -250,7 +258,7 @@ export class LabelPublisher {
         );
         continue;
       }
-      wanted.set(hostname, { request: g.request, containers: g.containers, target });
+      wanted.set(key, { request: g.request, containers: g.containers, target });
     }
     return wanted;
   }
@@ -277,10 +285,10 @@ export class LabelPublisher {
 /** An alias every replica carries on one network: Compose's service name first. */
 function replicaAlias(containers: readonly ContainerInfo[]): string | null {
   const service = containers[0]?.labels[COMPOSE_SERVICE_LABEL];
-  const common = (net: string) =>
-    containers
-      .map((c) => new Set(c.networks.find((n) => n.networkName === net)?.aliases ?? []))
-      .reduce((a, b) => new Set([...a].filter((x) => b.has(x))));
+  const common = (net: string) => {
+    const [first, ...rest] = containers.map((c) => c.networks.find((n) => n.networkName === net)?.aliases ?? []);
+    return (first ?? []).filter((alias) => rest.every((aliases) => aliases.includes(alias)));
+  };
   const nets = containers[0]?.networks.map((n) => n.networkName) ?? [];
   const candidates = nets.flatMap((net) => [...common(net)]);
   if (service && candidates.includes(service)) return service;
