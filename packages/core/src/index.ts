@@ -111,6 +111,7 @@ export type {
   ContainerPort,
   ContainerState,
   DockerNetwork,
+  HostListener,
   PortBinding,
   TopologySnapshot,
 } from './domain/topology.js';
@@ -206,6 +207,19 @@ export {
   isCatchAllRule,
   validateIngressRules,
 } from './ingress/validate.js';
+export {
+  asksToPublish,
+  LABELS,
+  type LabelParse,
+  type LabelRequest,
+  parseContainerLabels,
+} from './labels/container-labels.js';
+export {
+  LABELS_ACTOR,
+  LabelPublisher,
+  type LabelPublisherOptions,
+  type LabelSyncReport,
+} from './labels/label-publisher.js';
 // --- the TunnelManager façade ---
 export type {
   CnameListFilter,
@@ -278,6 +292,9 @@ export type {
   HealthRepository,
   IngressOwnerEntry,
   IngressOwnerRepository,
+  LabelProblem,
+  LabelPublication,
+  LabelRepository,
   NewRoute,
   ReplacedRecord,
   ReplacedRecordRepository,
@@ -309,6 +326,7 @@ export { SystemClock } from './runtime/system-clock.js';
 // --- state store (embedded default) ---
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './state/migrations.js';
 export { SqliteStateStore, type SqliteStateStoreOptions } from './state/sqlite-state-store.js';
+export { selectCurrentTarget } from './topology/current-target.js';
 // --- topology / target selection ---
 export {
   assertMayTargetContainer,

@@ -9,6 +9,7 @@ import {
   createTunnelManager,
   type HealthServices,
   instanceIdOf,
+  LabelPublisher,
   type Logger,
   type ProcessController,
   type ProviderPlugin,
@@ -16,6 +17,7 @@ import {
   resolvePort,
   type StateStore,
   TOKENS,
+  type TopologySnapshot,
   type TunnelConfig,
   TunnelError,
   type TunnelManager,
@@ -87,6 +89,7 @@ export class Daemon {
   #jobs: PeriodicJob[] = [];
   #releaseLock: () => Promise<void>;
   #stopping: Promise<void> | null = null;
+  #unsubscribe: (() => void) | null = null;
 
   private constructor(parts: {
     config: TunnelConfig;
@@ -230,6 +233,7 @@ export class Daemon {
     zones.start(0);
     reconcile.start();
     retention.start(60_000);
+    await this.#watchTopology();
 
     const routes = new Map<string, RouteHandler>(options.routes ? await options.routes(this) : []);
     const mcp = config.mcp.http;
@@ -262,6 +266,54 @@ export class Daemon {
       ingress: config.ingress.mode,
       dataDir: config.dataDir,
     });
+  }
+
+  /**
+   * Takes the first topology snapshot, which starts the Topology's watch on Docker's events: from
+   * then on every container or network change refreshes the snapshot in the state store within
+   * a debounce (~250 ms), so every other process (CLI, MCP servers) reads a current cache.
+   */
+  async #watchTopology(): Promise<void> {
+    const container = this.manager.container;
+    if (!container?.isRegistered(TOKENS.Topology, true)) return;
+    const topology = resolvePort(container, 'Topology');
+    const labels = this.config.docker.labels;
+    if (labels.enabled) {
+      // Label publishing: every snapshot the topology takes (events, TTL) is a pass; a periodic
+      // pass ends grace periods on a quiet engine.
+      const publisher = new LabelPublisher({
+        manager: this.manager,
+        store: this.store,
+        clock: this.clock,
+        logger: this.logger,
+        gracePeriodMs: labels.gracePeriodMs,
+        projects: labels.projects,
+      });
+      const pass = (snapshot: TopologySnapshot) =>
+        publisher.sync(snapshot).catch((error: unknown) => this.logger.error('label publishing failed', { error }));
+      this.#unsubscribe = topology.onChange?.((snapshot) => void pass(snapshot)) ?? null;
+      const job = new PeriodicJob({
+        name: 'label publishing',
+        clock: this.clock,
+        intervalMs: Math.max(1_000, Math.min(30_000, labels.gracePeriodMs / 10)),
+        logger: this.logger,
+        run: async () => {
+          await pass(await topology.snapshot());
+        },
+      });
+      this.#jobs.push(job);
+      job.start();
+    }
+    try {
+      const snapshot = await topology.refresh();
+      this.logger.info('watching the Docker topology', {
+        docker: snapshot.docker.available ? 'available' : snapshot.docker.reason,
+        containers: snapshot.containers.length,
+        labels: labels.enabled,
+      });
+    } catch (error) {
+      this.logger.warn('first topology snapshot failed; it is retried on the next request', { error });
+    }
   }
 
   /** The MCP Streamable HTTP endpoint: bearer tokens from the database, a rate limit per token. */
@@ -345,6 +397,7 @@ export class Daemon {
     logger.info('daemon stopping');
     // No new requests; those in flight (an MCP tool call) finish first.
     await Promise.all([this.#http?.close(), this.#mcpHttp?.close()]);
+    this.#unsubscribe?.();
     await Promise.all(this.#jobs.map((job) => job.stop()));
     await this.alerts?.stop().catch((error: unknown) => logger.warn('stopping alerts failed', { error }));
     // Stops the health services (a restart under way completes) and closes the store.

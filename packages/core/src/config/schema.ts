@@ -202,11 +202,33 @@ const dockerSchema = z.strictObject({
     .describe('A label (`key` or `key=value`) that marks the cloudflared container.'),
   snapshotTtlMs: ms(0, 3_600_000)
     .default(30_000)
-    .describe('How long a Docker topology snapshot is reused (Docker events refresh it sooner).'),
+    .describe(
+      'How long a Docker topology snapshot is reused (Docker events refresh it sooner). A bound on work only: the container asked for is rechecked against the engine, and a refusal is given only after a fresh snapshot.',
+    ),
   ownershipGuard: z
     .boolean()
     .default(false)
     .describe('Projects may only target containers labelled `tunnel.project=<project>`.'),
+  labels: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe(
+          'The daemon publishes containers labelled `tunnel.hostname`, `tunnel.port` and `tunnel.project` (optional `tunnel.scheme`).',
+        ),
+      gracePeriodMs: ms(0, 7 * 86_400_000)
+        .default(600_000)
+        .describe(
+          'How long a hostname stays published after its last container is removed (a redeploy or restart never drops DNS). Stopped containers keep theirs.',
+        ),
+      projects: z
+        .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a project name'))
+        .default([])
+        .describe('Projects labels may publish for. Empty: any project that holds a live API token or a route.'),
+    })
+    .prefault({})
+    .describe('Publishing from container labels (DockFlare-style).'),
 });
 
 const policySchema = z.strictObject({

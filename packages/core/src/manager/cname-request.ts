@@ -29,10 +29,13 @@ function invalid(message: string, hint: string, field: string): TunnelError {
 
 /** Checks an actor handed over by a front-end (core trusts who it is, not its shape). */
 export function parseActor(input: unknown): Actor {
-  const actor = input as { kind?: unknown; project?: unknown } | null;
+  const actor = input as { kind?: unknown; project?: unknown; via?: unknown } | null;
   if (actor && typeof actor === 'object') {
     if (actor.kind === 'admin') return Actor.admin();
-    if (actor.kind === 'project') return Actor.project(parseProjectName(actor.project));
+    if (actor.kind === 'project') {
+      const project = parseProjectName(actor.project);
+      return typeof actor.via === 'string' ? Actor.project(project, actor.via) : Actor.project(project);
+    }
   }
   throw invalid('The call has no valid actor.', 'Pass Actor.project(<name>) or Actor.admin().', 'actor');
 }

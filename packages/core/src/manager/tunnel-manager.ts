@@ -470,12 +470,13 @@ export class TunnelManager implements TunnelManagerApi {
 
   async getStatus(actor: Actor): Promise<StatusReport> {
     const a = parseActor(actor);
-    const [samples, restarts, pending, counts, domains] = await Promise.all([
+    const [samples, restarts, pending, counts, domains, labelProblems] = await Promise.all([
       this.#store.health.list({ limit: 20 }),
       this.#store.audit.query({ action: RESTART_AUDIT_ACTION, limit: 1 }),
       this.#store.restarts.pending(),
       a.kind === 'admin' ? this.#store.routes.countByState() : this.#ownCounts(a.project),
       this.#domains.list(),
+      this.#store.labels.listProblems(),
     ]);
     const newest = samples[0];
     const last = restarts[0];
@@ -511,6 +512,7 @@ export class TunnelManager implements TunnelManagerApi {
       restartPending: pending > 0,
       routes: counts,
       domains: domains.map((d) => ({ name: d.name, status: d.status })),
+      labelProblems: a.kind === 'admin' ? labelProblems : labelProblems.filter((p) => p.project === a.project),
     };
   }
 
