@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfigFile } from '@tunnel/core';
+import { deriveInstanceId, parseConfigFile } from '@tunnel/core';
 import {
   CLOUDFLARED_ENV,
   type CloudflareEmulator,
@@ -96,7 +96,11 @@ describe('first run on a local config.yml with only tunnel: and credentials-file
     const parsed = parseConfigFile(afterAdd);
     expect(parsed.errors).toEqual([]);
     expect(parsed.rules).toEqual([
-      { hostname: 'app.example.com', service: 'http://localhost:8080', managed: { owner: '@admin' } },
+      {
+        hostname: 'app.example.com',
+        service: 'http://localhost:8080',
+        managed: { owner: '@admin', instance: deriveInstanceId(TUNNEL_ID) },
+      },
       { service: 'http_status:404' },
     ]);
     expect((await ingressCheck(w.env)).detail).toMatch(/^valid: .*2 rules/);
