@@ -11,7 +11,9 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const tunnel = join(root, 'packages/cli/bundle/tunnel.js');
 const dataDir = mkdtempSync(join(tmpdir(), 'tunnel-examples-'));
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TUNNEL_')));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('TUNNEL_') && !k.startsWith('TM_')),
+);
 
 const sandbox = spawn(process.execPath, [tunnel, 'sandbox', '--data-dir', dataDir], {
   env,

@@ -21,15 +21,17 @@ import {
   SystemClock,
   TunnelReadiness,
 } from '@tunnel/core';
-import { cloudflaredSimPath } from '@tunnel/testkit';
+import { cloudflaredSimPath, writeTunnelCredentials } from '@tunnel/testkit';
 import { percentile, report, round, scratchDir } from './lib.js';
 
 const real = process.argv.includes('--real');
 const dir = scratchDir('health');
 const configPath = join(dir, 'config.yml');
+const credentialsPath = join(dir, '6ff42ae2-765d-4adf-8112-31c55c1551ef.json');
+writeTunnelCredentials(credentialsPath, '6ff42ae2-765d-4adf-8112-31c55c1551ef');
 writeFileSync(
   configPath,
-  'tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef\ningress:\n  - hostname: app.example.com\n    service: http://localhost:8080\n  - service: http_status:404\n',
+  `tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef\ncredentials-file: ${credentialsPath}\ningress:\n  - hostname: app.example.com\n    service: http://localhost:8080\n  - service: http_status:404\n`,
 );
 
 function configFor(intervalMs: number, sub: string, healthyResetMs = 600_000) {
@@ -42,6 +44,8 @@ function configFor(intervalMs: number, sub: string, healthyResetMs = 600_000) {
       child: {
         command: process.execPath,
         args: [cloudflaredSimPath(), 'tunnel', '--config', configPath, '--metrics', '127.0.0.1:0', 'run'],
+        // One process: the figures measure detecting and restarting a crashed tunnel.
+        replicas: 1,
       },
     },
     health: { intervalMs, readyTimeoutMs: 2_000 },

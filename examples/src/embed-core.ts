@@ -11,7 +11,7 @@ import { Actor, createTunnelManager, isTunnelError, loadConfig } from '@tunnel/c
 import { cloudflarePlugin } from '@tunnel/provider-cloudflare';
 import { dockerPlugin } from '@tunnel/provider-docker';
 
-// The file named by TUNNEL_CONFIG (or /etc/tunnel-manager/config.yml), then TUNNEL_* overrides.
+// The file named by TUNNEL_CONFIG (or /etc/tunnel-manager/config.yml), then TM_* overrides.
 const config = loadConfig();
 // Client mode (the default): cloudflared restarts are queued for the daemon, which runs them.
 const manager = createTunnelManager(config, { plugins: [cloudflarePlugin, dockerPlugin] });

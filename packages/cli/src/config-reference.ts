@@ -26,7 +26,7 @@ export interface ConfigKeyReference {
   /** Dotted path, e.g. `health.intervalMs`. */
   readonly key: string;
   readonly path: readonly string[];
-  /** Its environment override, e.g. `TUNNEL_HEALTH__INTERVAL_MS`. */
+  /** Its environment override, e.g. `TM_HEALTH__INTERVAL_MS`. */
   readonly env: string;
   /** `integer 100–3600000`, `one of local, remote`, `list of strings`, … */
   readonly allowed: string;
@@ -149,9 +149,10 @@ export function renderConfigTemplate(): string {
     '# Tunnel Manager configuration (written by `tunnel init`).',
     '#',
     '# Every key is shown commented out, at its default. To set one, uncomment it and the lines of',
-    '# its sections. Every key can also be set by its environment variable (shown as `env`), which',
-    '# wins over this file. Set at least the Cloudflare API token (a file is best), the account id',
-    '# and the tunnel id; then run `tunnel doctor`.',
+    '# its sections. Every key can also be set by its environment variable (shown as `env`:',
+    "# TM_<SECTION>__<KEY>), which wins over this file. TUNNEL_* variables are cloudflared's own",
+    '# (TUNNEL_TOKEN, TUNNEL_METRICS, ...) and change nothing here. Set at least the Cloudflare',
+    '# API token (a file is best), the account id and the tunnel id; then run `tunnel doctor`.',
   ];
   for (const section of configReference()) {
     out.push('');
@@ -194,9 +195,11 @@ export function renderConfigReference(): string {
     'Generated from `packages/core/src/config/schema.ts` by `pnpm run docs`; a test keeps it equal to the schema.',
     '',
     'One YAML file (`--config`, `$TUNNEL_CONFIG`, else `/etc/tunnel-manager/config.yml`), then environment',
-    'overrides: every key has its variable (`TUNNEL_<SECTION>__<KEY>`, camelCase words split by `_`),',
+    'overrides: every key has its variable (`TM_<SECTION>__<KEY>`, camelCase words split by `_`),',
     'which wins over the file. Lists in a variable are comma-separated. The API token may also come',
-    'from `CLOUDFLARE_API_TOKEN`. `tunnel init` writes this reference as a commented file.',
+    "from `CLOUDFLARE_API_TOKEN`. `TUNNEL_` variables are cloudflared's own (`TUNNEL_TOKEN`,",
+    '`TUNNEL_METRICS`, …) and change nothing here; an unknown `TM_` variable is refused.',
+    '`tunnel init` writes this reference as a commented file.',
     '',
   ];
   for (const section of configReference()) {

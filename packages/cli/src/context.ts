@@ -14,7 +14,7 @@ export interface CommandContext {
   readonly io: CliIo;
   readonly out: Output;
   readonly globals: GlobalOptions;
-  /** The configuration: `--config`, else `$TUNNEL_CONFIG`, else the default file, plus `TUNNEL_*` overrides. */
+  /** The configuration: `--config`, else `$TUNNEL_CONFIG`, else the default file, plus `TM_*` overrides. */
   config(): Promise<TunnelConfig>;
   /** A logger for this command: warnings and errors as JSON lines on stderr (`daemon` logs to stdout with pino). */
   logger(): Promise<Logger>;

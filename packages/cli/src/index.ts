@@ -17,6 +17,7 @@ export {
 } from './config-reference.js';
 // --- the command line ---
 export { type CommandContext, type GlobalOptions, UsageError } from './context.js';
+export { DaemonAlerts, type DaemonAlertsOptions } from './daemon/alerts.js';
 // --- the daemon ---
 export { Daemon, type DaemonHealthz, type DaemonOptions } from './daemon/daemon.js';
 export {

@@ -304,6 +304,11 @@ Without origin flags the route has no origin settings (a re-request without them
     .command('doctor')
     .description('check every prerequisite and print ✓ or ✗ with the fix')
     .action(action(async (cx) => (await import('./commands/doctor.js')).doctor(cx)));
+  const alerts = program.command('alerts').description('alerts to webhooks (alerts.webhooks)');
+  alerts
+    .command('test')
+    .description('send a test alert to every configured webhook and report each delivery')
+    .action(action(async (cx) => (await import('./commands/alerts.js')).alertsTest(cx)));
 
   return program;
 }

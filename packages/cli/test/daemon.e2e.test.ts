@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cloudflaredSimPath } from '@tunnel/testkit';
+import { cloudflaredSimPath, writeTunnelCredentials } from '@tunnel/testkit';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAMILY_EXIT_CODES } from '../src/index.js';
@@ -34,7 +34,12 @@ afterEach(async () => {
 
 function writeConfig(dir: string): string {
   const cloudflared = join(dir, 'cloudflared.yml');
-  writeFileSync(cloudflared, `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n`);
+  const credentials = join(dir, `${TUNNEL_ID}.json`);
+  writeTunnelCredentials(credentials, TUNNEL_ID);
+  writeFileSync(
+    cloudflared,
+    `tunnel: ${TUNNEL_ID}\ncredentials-file: ${credentials}\ningress:\n  - service: http_status:404\n`,
+  );
   const config = join(dir, 'tunnel-manager.yml');
   writeFileSync(
     config,
@@ -105,10 +110,11 @@ describe('tunnel daemon', () => {
       return body.tunnel.status === 'healthy';
     });
     // Read once it serves (a slow start on a loaded machine may have been restarted once).
-    const [replica] = pidFileOf(dir);
-    const pid = replica?.pid as number;
-    strays.push(pid);
-    expect(alive(pid)).toBe(true);
+    // Two replicas by default.
+    const pids = pidFileOf(dir).map((r) => r.pid);
+    expect(pids).toHaveLength(2);
+    strays.push(...pids);
+    expect(pids.every(alive)).toBe(true);
     for (const line of first.lines) {
       expect(typeof line.time).toBe('string');
       expect(['debug', 'info', 'warn', 'error']).toContain(line.level);
@@ -119,17 +125,19 @@ describe('tunnel daemon', () => {
     expect(second.stderr.trim().split('\n')[0]).toMatch(
       /Another tunnel-manager daemon already runs .*\[LOCK_TIMEOUT\]/,
     );
-    expect(pidFileOf(dir).map((r) => r.pid)).toEqual([pid]);
+    expect(pidFileOf(dir).map((r) => r.pid)).toEqual(pids);
 
     first.child.kill('SIGTERM');
     const exit = await first.child;
     expect(exit.exitCode).toBe(0);
     expect(first.lines.at(-1)?.msg).toBe('daemon stopped');
-    expect(alive(pid)).toBe(true);
+    expect(pids.every(alive)).toBe(true);
 
     const next = await startDaemon(config);
-    expect(next.lines.some((l) => l.msg === 'adopting running cloudflared' && l.pid === pid)).toBe(true);
-    expect(pidFileOf(dir).map((r) => r.pid)).toEqual([pid]);
+    for (const pid of pids) {
+      expect(next.lines.some((l) => l.msg === 'adopting running cloudflared' && l.pid === pid)).toBe(true);
+    }
+    expect(pidFileOf(dir).map((r) => r.pid)).toEqual(pids);
     next.child.kill('SIGTERM');
     expect((await next.child).exitCode).toBe(0);
   });

@@ -22,9 +22,9 @@ function setup() {
   const configPath = join(dir, 'cloudflared.yml');
   writeFileSync(configPath, FILE);
   const env = {
-    TUNNEL_DATA_DIR: dir,
-    TUNNEL_INGRESS__CONFIG_PATH: configPath,
-    TUNNEL_DOCKER__ENABLED: 'false',
+    TM_DATA_DIR: dir,
+    TM_INGRESS__CONFIG_PATH: configPath,
+    TM_DOCKER__ENABLED: 'false',
   };
   const store = new LocalFileIngressStore({ path: configPath, backupDir: join(dir, 'ingress-backups') });
   return { dir, configPath, env, store };
@@ -53,6 +53,17 @@ describe('tunnel ingress show | validate | rule', () => {
     const human = await runInProcess(['ingress', 'show'], env);
     expect(human.stdout).toMatch(/1\s+shop\.example\.com\s+http:\/\/localhost:9000\s+shop/);
     expect(human.stdout).toMatch(/3\s+\(catch-all\)\s+http_status:404\s+-/);
+  });
+
+  it('show on a config.yml without ingress rules yet says so, and what the first route does', async () => {
+    const { configPath, env } = setup();
+    writeFileSync(configPath, `tunnel: ${TUNNEL}\ncredentials-file: /etc/cloudflared/${TUNNEL}.json\n`);
+    const human = await runInProcess(['ingress', 'show'], env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/No ingress rules yet: cloudflared answers 503 to every request/);
+    expect(human.stdout).not.toMatch(/HOSTNAME/);
+    const doc = JSON.parse((await runInProcess(['ingress', 'show', '--json'], env)).stdout) as { rules: unknown[] };
+    expect(doc.rules).toEqual([]);
   });
 
   it('validate: exit 0 for a valid file; for an invalid one every problem with its line, exit 5', async () => {

@@ -36,17 +36,17 @@ beforeEach(async () => {
   const ingressPath = join(dir, 'cloudflared.yml');
   writeFileSync(ingressPath, `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n`);
   env = {
-    TUNNEL_DATA_DIR: dir,
-    TUNNEL_INSTANCE__ID: 'vm-a',
-    TUNNEL_INGRESS__CONFIG_PATH: ingressPath,
-    TUNNEL_CLOUDFLARE__API_TOKEN: TOKEN,
-    TUNNEL_CLOUDFLARE__BASE_URL: cf.url,
-    TUNNEL_CLOUDFLARE__ACCOUNT_ID: ACCOUNT,
-    TUNNEL_CLOUDFLARE__TUNNEL_ID: TUNNEL_ID,
-    TUNNEL_CLOUDFLARE__MAX_RETRIES: '0',
-    TUNNEL_CLOUDFLARED__CONTROLLER: 'none',
-    TUNNEL_DOCKER__ENABLED: 'false',
-    TUNNEL_RESTART__WAIT_FOR_RESTART: 'false',
+    TM_DATA_DIR: dir,
+    TM_INSTANCE__ID: 'vm-a',
+    TM_INGRESS__CONFIG_PATH: ingressPath,
+    TM_CLOUDFLARE__API_TOKEN: TOKEN,
+    TM_CLOUDFLARE__BASE_URL: cf.url,
+    TM_CLOUDFLARE__ACCOUNT_ID: ACCOUNT,
+    TM_CLOUDFLARE__TUNNEL_ID: TUNNEL_ID,
+    TM_CLOUDFLARE__MAX_RETRIES: '0',
+    TM_CLOUDFLARED__CONTROLLER: 'none',
+    TM_DOCKER__ENABLED: 'false',
+    TM_RESTART__WAIT_FOR_RESTART: 'false',
   };
 });
 
@@ -64,7 +64,7 @@ describe('the instance identity at the CLI', () => {
     const json = JSON.parse((await runInProcess(['status', '--json'], env)).stdout) as { instance: string };
     expect(json.instance).toBe('vm-a');
     // Without instance.id: derived from the tunnel id.
-    const { TUNNEL_INSTANCE__ID: _, ...derived } = env;
+    const { TM_INSTANCE__ID: _, ...derived } = env;
     expect(JSON.parse((await runInProcess(['status', '--json'], derived)).stdout).instance).toBe('c0ffee005a4d');
   });
 

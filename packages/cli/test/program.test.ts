@@ -119,7 +119,7 @@ describe('a TunnelError becomes its family exit code', () => {
 
   it('as JSON: {"error": {code, message, hint, retryable}} on stdout', async () => {
     const { code, stdout } = await runInProcess(['ingress', 'show', '--json'], {
-      TUNNEL_HEALTH__INTERVAL_MS: 'often',
+      TM_HEALTH__INTERVAL_MS: 'often',
     });
     expect(code).toBe(FAMILY_EXIT_CODES.state);
     const doc = JSON.parse(stdout) as { error: { code: string; hint: string; retryable: boolean } };

@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { TOOL_NAMES } from '@tunnel/mcp';
+import { writeTunnelCredentials } from '@tunnel/testkit';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../src/index.js';
@@ -74,6 +75,8 @@ describe('tunnel sandbox', () => {
     expect(failed(checks)).toEqual([]);
     expect(exitCode).toBe(0);
     expect(checks.filter((c) => c.status === 'skip').map((c) => c.id)).toEqual(['docker']);
+    // The sandbox runs two replicas: no warning about outages per change.
+    expect(checks.filter((c) => c.status === 'warn')).toEqual([]);
     expect(checks.map((c) => c.id)).toEqual([
       'config',
       'database',
@@ -84,10 +87,17 @@ describe('tunnel sandbox', () => {
       'perm.tunnel-read',
       'tunnel',
       'cloudflared',
+      'cloudflared.autoupdate',
       'cloudflared.ready',
+      'cloudflared.replicas',
       'docker',
+      'credentials',
       'ingress',
     ]);
+    // The daemon runs cloudflared with --no-autoupdate (read back from the process's command line).
+    expect(checks.find((c) => c.id === 'cloudflared.autoupdate')?.detail).toMatch(/^off \(--no-autoupdate\)/);
+    // The sandbox writes its tunnel's credentials, as `cloudflared tunnel create` does.
+    expect(checks.find((c) => c.id === 'credentials')?.detail).toContain(`tunnel ${sandbox.info.tunnelId}`);
   });
 
   it('serves /metrics as Prometheus text with the tunnel state and the health checks', async () => {
@@ -171,7 +181,8 @@ describe('publishing a hostname with the tunnel command', () => {
     expect(readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8')).not.toContain(host);
     const after = await tunnel(['cname', 'ls', '--json'], sandbox.env);
     expect((JSON.parse(after.stdout) as { routes: RouteJson[] }).routes).toEqual([]);
-  });
+    // Each change rolls two cloudflared replicas one after the other (a few seconds each).
+  }, 90_000);
 
   it("status --json reports the tunnel from the daemon's checks, the restart the add caused, routes and domains", async () => {
     type Report = {
@@ -216,7 +227,8 @@ describe('publishing a hostname with the tunnel command', () => {
     expect(await recordsNamed('example.com', name)).toHaveLength(1);
     const again = await tunnel(['reconcile'], sandbox.env);
     expect(again.stdout).toMatch(/in sync/);
-  });
+    // Each change rolls two cloudflared replicas one after the other (a few seconds each).
+  }, 90_000);
 
   it('refuses a bad hostname with its family exit code, one error line and a hint, and changes nothing', async () => {
     const before = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
@@ -286,7 +298,8 @@ describe('the library examples (examples/), run against the sandbox', () => {
       ['cname.request', hostname, 'ok'],
     ]);
     expect(await recordsNamed(hostname?.split('.').slice(1).join('.') ?? '', hostname ?? '')).toEqual([]);
-  });
+    // Each change rolls two cloudflared replicas one after the other (a few seconds each).
+  }, 90_000);
 
   it('dns-provider-only: the Cloudflare provider alone creates, finds and deletes a marked CNAME', async () => {
     const token = readFileSync(join(sandbox.info.dataDir, 'cloudflare-api-token'), 'utf8').trim();
@@ -389,10 +402,10 @@ describe('MCP for project agents', () => {
     expect((JSON.parse(after.stdout) as { routes: RouteJson[] }).routes).toEqual([]);
   });
 
-  it('`tunnel mcp` without an identity refuses to start (exit 3, the hint names --project)', async () => {
+  it('`tunnel mcp` without an identity refuses to start (exit 2 like tunnel-mcp, the hint names --project)', async () => {
     const run = await tunnel(['mcp'], sandbox.env);
-    expect(run.exitCode).toBe(3);
-    expect(run.stderr).toMatch(/\[INVALID_INPUT\]/);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/refusing to start/);
     expect(run.stderr).toMatch(/--project/);
     expect(run.stdout).toBe('');
   });
@@ -402,19 +415,19 @@ describe('tunnel doctor with one broken prerequisite reports exactly that one', 
   const cases: Array<[string, () => Record<string, string>, string, RegExp]> = [
     [
       'an API token Cloudflare refuses',
-      () => ({ TUNNEL_CLOUDFLARE__API_TOKEN: 'not-the-sandbox-token' }),
+      () => ({ TM_CLOUDFLARE__API_TOKEN: 'not-the-sandbox-token' }),
       'token',
       /Authentication|AUTH_FAILED/,
     ],
     [
       'an unreachable Docker socket',
-      () => ({ TUNNEL_DOCKER__ENABLED: 'true', TUNNEL_DOCKER__SOCKET_PATH: '/nonexistent/docker.sock' }),
+      () => ({ TM_DOCKER__ENABLED: 'true', TM_DOCKER__SOCKET_PATH: '/nonexistent/docker.sock' }),
       'docker',
       /does not exist/,
     ],
     [
       'a missing cloudflared executable',
-      () => ({ TUNNEL_CLOUDFLARED__CHILD__COMMAND: '/nonexistent/bin/cloudflared' }),
+      () => ({ TM_CLOUDFLARED__CHILD__COMMAND: '/nonexistent/bin/cloudflared' }),
       'cloudflared',
       /not an executable file/,
     ],
@@ -427,10 +440,35 @@ describe('tunnel doctor with one broken prerequisite reports exactly that one', 
           copy,
           `${readFileSync(copy, 'utf8')}  - hostname: after-catch-all.example.com\n    service: http://localhost:1\n`,
         );
-        return { TUNNEL_INGRESS__CONFIG_PATH: copy };
+        return { TM_INGRESS__CONFIG_PATH: copy };
       },
       'ingress',
       /Rule #\d+ .*will match every hostname/,
+    ],
+    [
+      'a config.yml that names no credentials file',
+      () => {
+        const copy = join(tempDir(), 'config.yml');
+        const text = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
+        writeFileSync(copy, text.replace(/^credentials-file:.*\n/m, ''));
+        return { TM_INGRESS__CONFIG_PATH: copy };
+      },
+      'credentials',
+      /tunnel credentials file not found/,
+    ],
+    [
+      "another tunnel's credentials file",
+      () => {
+        const dir = tempDir();
+        const other = join(dir, 'other.json');
+        writeTunnelCredentials(other, 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee');
+        const copy = join(dir, 'config.yml');
+        const text = readFileSync(join(sandbox.info.dataDir, 'cloudflared', 'config.yml'), 'utf8');
+        writeFileSync(copy, text.replace(/^credentials-file:.*$/m, `credentials-file: ${JSON.stringify(other)}`));
+        return { TM_INGRESS__CONFIG_PATH: copy };
+      },
+      'credentials',
+      /holds the credentials of tunnel aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.*Invalid tunnel secret/,
     ],
   ];
   it.each(cases)('%s', async (_what, breakIt, id, detail) => {

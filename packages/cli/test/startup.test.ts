@@ -52,9 +52,9 @@ describe('start-up cost', () => {
   it('`tunnel status --json` reads the database without loading a provider or MCP SDK', async () => {
     const dir = tempDir();
     const loaded = await modulesLoadedBy(['status', '--json'], {
-      TUNNEL_DATA_DIR: dir,
-      TUNNEL_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
-      TUNNEL_DOCKER__ENABLED: 'false',
+      TM_DATA_DIR: dir,
+      TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
+      TM_DOCKER__ENABLED: 'false',
     });
     expect(loaded.some((url) => url.includes('/packages/core/dist/'))).toBe(true);
     for (const [name, pattern] of HEAVY)
@@ -74,9 +74,9 @@ describe('start-up cost', () => {
     const status = await modulesLoadedBy(
       ['status', '--json'],
       {
-        TUNNEL_DATA_DIR: dir,
-        TUNNEL_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
-        TUNNEL_DOCKER__ENABLED: 'false',
+        TM_DATA_DIR: dir,
+        TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
+        TM_DOCKER__ENABLED: 'false',
       },
       TUNNEL_BIN,
     );

@@ -9,9 +9,9 @@ afterEach(cleanTempDirs);
 function setup() {
   const dir = tempDir();
   const env = {
-    TUNNEL_DATA_DIR: dir,
-    TUNNEL_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
-    TUNNEL_DOCKER__ENABLED: 'false',
+    TM_DATA_DIR: dir,
+    TM_INGRESS__CONFIG_PATH: join(dir, 'cloudflared.yml'),
+    TM_DOCKER__ENABLED: 'false',
   };
   /** Looks at the database the way the daemon's MCP endpoint does. */
   const verify = async (token: string) => {

@@ -4,6 +4,22 @@
  */
 import 'reflect-metadata';
 
+export {
+  type AlertEvent,
+  AlertService,
+  type AlertServiceOptions,
+  type AlertTransport,
+  formatDuration,
+} from './alerts/alert-service.js';
+export {
+  ALERT_EVENTS,
+  type AlertEventKind,
+  type AlertsConfig,
+  type AlertWebhook,
+  resolveWebhooks,
+} from './alerts/config.js';
+export { alertBody } from './alerts/format.js';
+export { WebhookAlertTransport } from './alerts/webhook-transport.js';
 // --- auth (API tokens for the MCP HTTP endpoint) ---
 export {
   API_TOKEN_PREFIX,
@@ -17,6 +33,7 @@ export {
 } from './auth/api-token-service.js';
 // --- configuration ---
 export {
+  CONFIG_ENV_PREFIX,
   configKeys,
   DEFAULT_CONFIG_PATH,
   type LoadConfigOptions,
@@ -44,7 +61,7 @@ export type {
   ProcessState,
   TunnelApiStatus,
 } from './domain/health.js';
-export { Hostname, type HostnameParseOptions, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
+export { Hostname, type HostnameParseOptions, hostnameFromSubdomain, MAX_HOSTNAME_LENGTH } from './domain/hostname.js';
 export type { IngressRule } from './domain/ingress.js';
 export {
   deriveInstanceId,
@@ -104,6 +121,7 @@ export type {
   ContainerPort,
   ContainerState,
   DockerNetwork,
+  HostListener,
   PortBinding,
   TopologySnapshot,
 } from './domain/topology.js';
@@ -133,6 +151,7 @@ export {
   type TunnelReadinessOptions,
 } from './health/readiness.js';
 export {
+  type AwaitRestartInput,
   RestartCoordinator,
   type RestartCoordinatorMode,
   type RestartCoordinatorOptions,
@@ -152,8 +171,16 @@ export {
 export { createHealthServices, type HealthServices, type HealthServicesOptions } from './health/services.js';
 // --- ingress ---
 export { type ParsedConfigFile, parseConfigFile } from './ingress/config-file.js';
+export {
+  DEFAULT_CATCH_ALL,
+  hasNoIngressYet,
+  type IngressConfigState,
+  ingressConfigState,
+  withCatchAll,
+} from './ingress/first-run.js';
 export { parseGoDuration } from './ingress/go-compat.js';
 export {
+  type IngressListCreated,
   IngressManager,
   type IngressManagerOptions,
   type IngressMutationResult,
@@ -195,6 +222,19 @@ export {
   isCatchAllRule,
   validateIngressRules,
 } from './ingress/validate.js';
+export {
+  asksToPublish,
+  LABELS,
+  type LabelParse,
+  type LabelRequest,
+  parseContainerLabels,
+} from './labels/container-labels.js';
+export {
+  LABELS_ACTOR,
+  LabelPublisher,
+  type LabelPublisherOptions,
+  type LabelSyncReport,
+} from './labels/label-publisher.js';
 // --- the TunnelManager façade ---
 export type {
   CnameListFilter,
@@ -268,6 +308,9 @@ export type {
   HealthRepository,
   IngressOwnerEntry,
   IngressOwnerRepository,
+  LabelProblem,
+  LabelPublication,
+  LabelRepository,
   NewRoute,
   ReplacedRecord,
   ReplacedRecordRepository,
@@ -285,8 +328,13 @@ export {
   ChildProcessController,
   type ChildProcessControllerOptions,
 } from './process/child-process-controller.js';
-export { defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
+export { autoupdateDisabled, defaultCloudflaredArgs, planReplicaArgs } from './process/cloudflared-args.js';
 export { SystemdController, type SystemdControllerOptions } from './process/systemd-controller.js';
+export {
+  defaultCredentialsDirs,
+  inspectTunnelCredentials,
+  type TunnelCredentialsReport,
+} from './process/tunnel-credentials.js';
 // --- runtime helpers ---
 export { JsonLogger, type JsonLoggerOptions, NoopLogger } from './runtime/loggers.js';
 export { redactSecrets, Secret } from './runtime/secret.js';
@@ -294,6 +342,7 @@ export { SystemClock } from './runtime/system-clock.js';
 // --- state store (embedded default) ---
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './state/migrations.js';
 export { SqliteStateStore, type SqliteStateStoreOptions } from './state/sqlite-state-store.js';
+export { selectCurrentTarget } from './topology/current-target.js';
 // --- topology / target selection ---
 export {
   assertMayTargetContainer,

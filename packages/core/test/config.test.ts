@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { CLOUDFLARED_ENV } from '@tunnel/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   configKeys,
@@ -51,7 +52,7 @@ describe('configuration', () => {
     expect(unknown.message).toContain('helth: unknown key');
   });
 
-  it('reads YAML, applies TUNNEL_* env overrides over it, and says where a bad value came from', () => {
+  it('reads YAML, applies TM_* env overrides over it, and says where a bad value came from', () => {
     const d = dir();
     const file = join(d, 'config.yml');
     writeFileSync(
@@ -61,27 +62,52 @@ describe('configuration', () => {
     const config = loadConfig({
       file,
       env: {
-        TUNNEL_HEALTH__STRIKES: '5',
-        TUNNEL_DOCKER__ENABLED: 'false',
-        TUNNEL_POLICY__DENY_LIST: 'x.example.com, y.example.com',
+        TM_HEALTH__STRIKES: '5',
+        TM_DOCKER__ENABLED: 'false',
+        TM_POLICY__DENY_LIST: 'x.example.com, y.example.com',
       },
     });
     expect(config.health.intervalMs).toBe(10_000);
     expect(config.health.strikes).toBe(5);
     expect(config.docker.enabled).toBe(false);
     expect(config.policy.denyList).toEqual(['x.example.com', 'y.example.com']);
-    const bad = configError(() => loadConfig({ file, env: { TUNNEL_INGRESS__MODE: 'cloud' } }));
-    expect(bad.message).toContain('(from env TUNNEL_INGRESS__MODE)');
+    const bad = configError(() => loadConfig({ file, env: { TM_INGRESS__MODE: 'cloud' } }));
+    expect(bad.message).toContain('(from env TM_INGRESS__MODE)');
     writeFileSync(file, 'health:\n  intervalMs: fast\n');
     expect(configError(() => loadConfig({ file, env: {} })).message).toContain(`(from file ${file})`);
   });
 
-  it('refuses unknown TUNNEL_ variables and non-numbers, but ignores the reserved ones', () => {
-    configError(() => loadConfig({ env: { TUNNEL_HEALTH__INTERVALMS: '5' } }));
-    expect(configError(() => loadConfig({ env: { TUNNEL_HEALTH__INTERVAL_MS: 'soon' } })).message).toContain(
-      'TUNNEL_HEALTH__INTERVAL_MS',
+  it('refuses unknown TM_ variables and non-numbers, but ignores the reserved ones', () => {
+    const unknown = configError(() => loadConfig({ env: { TM_HEALTH__INTERVALMS: '5' } }));
+    expect(unknown.message).toBe('Unknown environment variable TM_HEALTH__INTERVALMS.');
+    expect(unknown.hint).toMatch(/TM_<SECTION>__<KEY>/);
+    expect(configError(() => loadConfig({ env: { TM_HEALTH__INTERVAL_MS: 'soon' } })).message).toContain(
+      'TM_HEALTH__INTERVAL_MS',
     );
     expect(loadConfig({ env: { TUNNEL_PROJECT: 'alpha', TUNNEL_CONFIG: '' } }).health.strikes).toBe(3);
+  });
+
+  it("changes nothing for cloudflared's own TUNNEL_ variables (regression: TUNNEL_TOKEN stopped `tunnel status`)", () => {
+    const d = dir();
+    const file = join(d, 'config.yml');
+    writeFileSync(file, `dataDir: ${d}\nhealth:\n  intervalMs: 10000\n`);
+    const without = loadConfig({ file, env: {} });
+    const withCloudflared = loadConfig({ file, env: { ...CLOUDFLARED_ENV } });
+    expect(inspect(withCloudflared, { depth: 10 })).toBe(inspect(without, { depth: 10 }));
+    // …nor when they sit beside our own variables.
+    const both = loadConfig({ file, env: { ...CLOUDFLARED_ENV, TM_HEALTH__STRIKES: '7' } });
+    expect(both.health.strikes).toBe(7);
+    expect(both.ingress).toEqual(without.ingress);
+    expect(both.cloudflared).toEqual(without.cloudflared);
+  });
+
+  it('refuses an old-form TUNNEL_<SECTION>__<KEY> variable, naming its new name', () => {
+    const error = configError(() => loadConfig({ env: { TUNNEL_HEALTH__INTERVAL_MS: '10000' } }));
+    expect(error.message).toContain('TUNNEL_HEALTH__INTERVAL_MS');
+    expect(error.hint).toContain('TM_HEALTH__INTERVAL_MS');
+    expect(configError(() => loadConfig({ env: { TUNNEL_DATA_DIR: '/tmp/x' } })).hint).toContain('TM_DATA_DIR');
+    // A TUNNEL_ name that is not the old name of one of our keys is left alone.
+    expect(loadConfig({ env: { TUNNEL_SOMETHING__ELSE: 'x' } }).health.strikes).toBe(3);
   });
 
   it('reports YAML syntax errors with line and column', () => {
@@ -107,15 +133,15 @@ describe('configuration', () => {
     ]) {
       expect(text).not.toContain('sekret-token-123');
     }
-    const bad = configError(() => loadConfig({ env: { TUNNEL_CLOUDFLARE__API_TOKEN: 'has space secret' } }));
+    const bad = configError(() => loadConfig({ env: { TM_CLOUDFLARE__API_TOKEN: 'has space secret' } }));
     expect(bad.message).toContain('[redacted]');
     expect(bad.message).not.toContain('has space secret');
   });
 
   it('lists every key with an env name (for docs and `tunnel init`)', () => {
     const keys = configKeys();
-    expect(keys.find((k) => k.path.join('.') === 'cloudflare.apiToken')?.env).toBe('TUNNEL_CLOUDFLARE__API_TOKEN');
-    expect(keys.find((k) => k.path.join('.') === 'dataDir')?.env).toBe('TUNNEL_DATA_DIR');
+    expect(keys.find((k) => k.path.join('.') === 'cloudflare.apiToken')?.env).toBe('TM_CLOUDFLARE__API_TOKEN');
+    expect(keys.find((k) => k.path.join('.') === 'dataDir')?.env).toBe('TM_DATA_DIR');
     expect(keys.length).toBeGreaterThan(40);
   });
 });

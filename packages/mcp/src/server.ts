@@ -1,11 +1,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import {
-  CallToolRequestSchema,
-  type CallToolResult,
-  ErrorCode as JsonRpcErrorCode,
-} from '@modelcontextprotocol/sdk/types.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { type CallToolResult, ErrorCode as JsonRpcErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { Actor, type Logger, NoopLogger, TunnelError, type TunnelManagerApi, toTunnelError } from '@tunnel/core';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { argumentsShapeError, forbiddenKeyIssues, hostnameLengthError } from './arguments.js';
 import type { RateLimiter } from './rate-limit.js';
 import { defineTools, type ToolContext, type ToolDefinition } from './tools.js';
 
@@ -24,6 +22,15 @@ export interface TunnelMcpServerOptions {
   /** Where unexpected (INTERNAL) failures are logged with their cause. Never stdout on stdio. @default NoopLogger */
   readonly logger?: Logger;
 }
+
+/**
+ * `tools/call` as the server accepts it: `arguments` of any JSON type (checked in `call`, where a
+ * wrong type becomes INVALID_INPUT with a hint) and `name` of any type (checked by the handler).
+ */
+const LooseCallToolRequestSchema = z.object({
+  method: z.literal('tools/call'),
+  params: z.looseObject({ name: z.unknown(), arguments: z.unknown().optional() }),
+});
 
 /** Lines of a stack trace, in case one ever ends up inside an error message. */
 const STACK_LINE = /^\s+at .+$/;
@@ -113,8 +120,16 @@ export function createTunnelMcpServer(options: TunnelMcpServerOptions): McpServe
   const call = async (tool: ToolDefinition, args: unknown): Promise<CallToolResult> => {
     try {
       if (options.rateLimit) options.rateLimit.limiter.admit(options.rateLimit.key);
+      const shapeError = argumentsShapeError(tool, args);
+      if (shapeError) return errorResult(shapeError);
+      const forbidden = forbiddenKeyIssues(args);
+      if (forbidden.length > 0) return errorResult(invalidArguments(tool, forbidden));
       const parsed = tool.input.safeParse(args ?? {});
-      if (!parsed.success) return errorResult(invalidArguments(tool, parsed.error.issues));
+      if (!parsed.success) {
+        return errorResult(
+          hostnameLengthError(args, parsed.error.issues) ?? invalidArguments(tool, parsed.error.issues),
+        );
+      }
       const outcome = await tool.run(context, parsed.data as Record<string, unknown>);
       const checked = tool.output.safeParse(outcome.structured);
       if (!checked.success) {
@@ -155,14 +170,21 @@ export function createTunnelMcpServer(options: TunnelMcpServerOptions): McpServe
     );
   }
 
-  server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
-    const tool = tools.get(request.params.name);
+  // Registered on the protocol layer, past the SDK Server's own `tools/call` wrapper: that one
+  // parses the request with CallToolRequestSchema first, so arguments that are not an object (a
+  // string, an array) would come back as -32603 "Internal error" with a raw zod dump instead of
+  // reaching `call`, which answers them as INVALID_INPUT with a hint.
+  Protocol.prototype.setRequestHandler.call(server.server, LooseCallToolRequestSchema, async (request) => {
+    const name = request.params.name;
+    const tool = typeof name === 'string' ? tools.get(name) : undefined;
     if (!tool) {
       // A protocol error (JSON-RPC -32602), as the MCP spec has it for unknown tools. Not an
       // McpError: its constructor prefixes the code to the message, which then reads twice.
       throw Object.assign(
         new Error(
-          `Unknown tool ${JSON.stringify(request.params.name.slice(0, 80))}; the tools are ${[...tools.keys()].join(', ')}.`,
+          typeof name === 'string'
+            ? `Unknown tool ${JSON.stringify(name.slice(0, 80))}; the tools are ${[...tools.keys()].join(', ')}.`
+            : `tools/call needs params.name, the tool's name as a string; the tools are ${[...tools.keys()].join(', ')}.`,
         ),
         { code: JsonRpcErrorCode.InvalidParams },
       );

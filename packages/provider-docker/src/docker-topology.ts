@@ -1,5 +1,6 @@
 import {
   type Clock,
+  type ContainerInfo,
   type Logger,
   NoopLogger,
   type SnapshotOptions,
@@ -18,6 +19,7 @@ import {
   isDockerTransportError,
 } from './docker-engine.js';
 import { EngineReader } from './engine-reader.js';
+import { readHostListeners } from './host-listeners.js';
 
 export interface DockerTopologyOptions extends DockerEngineOptions {
   /** `docker.enabled`. When false the socket is never touched and Docker reads as unavailable. @default true */
@@ -40,6 +42,23 @@ export interface DockerTopologyOptions extends DockerEngineOptions {
   readonly watch?: boolean;
   /** Events closer together than this cause one refresh. @default 250 */
   readonly eventDebounceMs?: number;
+}
+
+const only = <T>(items: readonly T[]): T | undefined => (items.length === 1 ? items[0] : undefined);
+
+/** Whether two readings of a container agree on everything a target depends on. */
+function sameContainer(a: ContainerInfo, b: ContainerInfo): boolean {
+  const key = (c: ContainerInfo) =>
+    JSON.stringify([
+      c.id,
+      c.name,
+      c.state,
+      c.networkMode,
+      c.networks.map((n) => [n.networkName, [...n.aliases].sort()]),
+      c.ports,
+      c.labels,
+    ]);
+  return key(a) === key(b);
 }
 
 /** Engine events that change what a snapshot says. */
@@ -88,6 +107,7 @@ export class DockerTopology implements Topology {
   #pendingRefresh: TimerHandle | null = null;
   #ttlTimer: TimerHandle | null = null;
   #closed = false;
+  readonly #listeners = new Set<(snapshot: TopologySnapshot) => void>();
 
   constructor(options: DockerTopologyOptions = {}) {
     this.#engine = new DockerEngine(options);
@@ -144,6 +164,37 @@ export class DockerTopology implements Topology {
     return promise;
   }
 
+  /**
+   * One inspect of `container`: the snapshot stands when the engine still says the same of it
+   * (state, networks, ports), else a fresh snapshot is taken. This is what makes an answer true
+   * now even when the snapshot came from the cache another process keeps: a container started,
+   * stopped or reconnected a moment ago is seen before the answer is given.
+   */
+  async recheck(container: string, snapshot: TopologySnapshot): Promise<TopologySnapshot> {
+    if (!this.#enabled) return snapshot;
+    const known =
+      snapshot.containers.find((c) => c.name === container || c.id === container) ??
+      // An alias (or an id prefix) names no container the engine can inspect: check the one it
+      // stands for, when there is exactly one.
+      only(snapshot.containers.filter((c) => c.networks.some((n) => n.aliases.includes(container))));
+    let now: ContainerInfo | null;
+    try {
+      now = await this.#reader.inspectOne(
+        known?.id ?? container,
+        new Map(snapshot.networks.map((n) => [n.name, n.id])),
+      );
+    } catch (error) {
+      if (!isDockerTransportError(error)) throw error;
+      return snapshot;
+    }
+    if (now === null && known === undefined) return snapshot;
+    if (now !== null && known !== undefined && sameContainer(now, known)) return snapshot;
+    // Stale: what was kept of it (and any snapshot taken before now) must not be reused.
+    this.#generation += 1;
+    this.#reader.forget(now?.id ?? known?.id);
+    return this.refresh();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#events?.abort();
@@ -178,7 +229,8 @@ export class DockerTopology implements Topology {
     const configured = this.#hints.container !== undefined || this.#hints.label !== undefined;
     const processes = configured ? [] : await scanHostProcesses(this.#procRoot, new Set(containers.map((c) => c.id)));
     const cloudflared = locateCloudflared({ containers, processes, hints: this.#hints, docker });
-    const snapshot: TopologySnapshot = { takenAt, docker, cloudflared, containers, networks };
+    const hostListeners = await readHostListeners(this.#procRoot);
+    const snapshot: TopologySnapshot = { takenAt, docker, cloudflared, containers, networks, hostListeners };
 
     // A process refused by permissions sees nothing: its blind view must not replace the
     // cache a process with access keeps.
@@ -197,6 +249,18 @@ export class DockerTopology implements Topology {
   #adopt(snapshot: TopologySnapshot, generation: number): void {
     this.#current = snapshot;
     this.#currentGeneration = generation;
+    for (const listener of this.#listeners) {
+      try {
+        listener(snapshot);
+      } catch (error) {
+        this.#logger.error('topology listener failed', { error: String(error) });
+      }
+    }
+  }
+
+  onChange(listener: (snapshot: TopologySnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   async #loadCache(): Promise<TopologySnapshot | null> {

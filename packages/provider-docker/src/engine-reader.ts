@@ -215,6 +215,23 @@ export class EngineReader {
     else this.#inspected.delete(containerId);
   }
 
+  /**
+   * Inspects one container by name or id, now (the kept copy is not used). Null when the engine
+   * has no such container.
+   */
+  async inspectOne(ref: string, networkIds: ReadonlyMap<string, string>): Promise<ContainerInfo | null> {
+    const { docker } = await this.#engine.connect();
+    try {
+      const raw = (await docker
+        .getContainer(ref)
+        .inspect({ abortSignal: this.#engine.timeout() } as object)) as unknown as RawContainerInspect;
+      return toContainerInfo(raw, networkIds);
+    } catch (error) {
+      if ((error as { statusCode?: unknown }).statusCode === 404) return null;
+      throw error;
+    }
+  }
+
   async read(): Promise<EngineView> {
     const { docker, apiVersion } = await this.#engine.connect();
     const [summaries, rawNetworks] = await Promise.all([

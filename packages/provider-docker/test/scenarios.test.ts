@@ -194,7 +194,7 @@ describe('scenario 3: cloudflared and the service in containers', () => {
     expect(attempt.exitCode).not.toBe(0);
   });
 
-  it('refuses a stopped container, and a port it does not expose', SLOW, async () => {
+  it('refuses a stopped container, and accepts a port it does not expose, with a note', SLOW, async () => {
     await t.container('stopped', {
       cmd: httpd('x', 80),
       networks: [{ name: t.name('edge') }],
@@ -205,8 +205,10 @@ describe('scenario 3: cloudflared and the service in containers', () => {
     const stopped = refusal((await select(tp, { container: t.name('stopped'), port: 80 })).pick);
     expect(stopped.message).toContain('is created');
     expect(stopped.hint).toContain(`docker start ${t.name('stopped')}`);
-    const closed = refusal((await select(tp, { container: t.name('app'), port: 9999 })).pick);
-    expect(closed.hint).toContain('--expose 9999');
+    // EXPOSE is advisory (issue 18): the port is accepted, and the reason says what to check.
+    const undeclared = (await select(tp, { container: t.name('app'), port: 9999 })).pick();
+    expect(undeclared.url).toBe(`http://${t.name('app')}:9999`);
+    expect(undeclared.reason).toContain('EXPOSE is only advisory');
   });
 
   it('enforces the ownership guard on real labels', SLOW, async () => {

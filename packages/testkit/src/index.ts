@@ -38,7 +38,17 @@ export {
 // --- simulated cloudflared ---
 export { parseSimCommand, type SimCommand, UsageError as SimUsageError } from './cloudflared-sim/args.js';
 export { loadSimConfig, type SimConfig, SimConfigError } from './cloudflared-sim/config.js';
+export {
+  type CredentialsInput,
+  defaultCredentialDirs,
+  newTunnelCredentials,
+  type ResolvedCredentials,
+  resolveSimCredentials,
+  type TunnelCredentials,
+  writeTunnelCredentials,
+} from './cloudflared-sim/credentials.js';
 export { formatGoDuration, parseGoDuration } from './cloudflared-sim/duration.js';
+export { CLOUDFLARED_ENV } from './cloudflared-sim/environment.js';
 export {
   NO_FAULTS,
   parseFaultList,
@@ -46,7 +56,13 @@ export {
   type SimFaults,
   type SimFaultUpdate,
 } from './cloudflared-sim/faults.js';
-export { KNOWN_METRICS_PORTS, SIM_VERSION, type SimState } from './cloudflared-sim/simulator.js';
+export {
+  DEFAULT_AUTOUPDATE_FREQ_MS,
+  KNOWN_METRICS_PORTS,
+  SIM_VERSION,
+  type SimEdgeOptions,
+  type SimState,
+} from './cloudflared-sim/simulator.js';
 export {
   cloudflaredSimCommand,
   cloudflaredSimPath,

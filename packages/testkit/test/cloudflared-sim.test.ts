@@ -16,6 +16,7 @@ import {
   type SimProcess,
   SimUsageError,
   startCloudflaredSim,
+  writeTunnelCredentials,
 } from '../src/index.js';
 
 const TUNNEL_ID = '6ff42ae2-765d-4adf-8112-31c55c1551ef';
@@ -38,12 +39,31 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function writeConfig(text: string): string {
+/**
+ * A config file in a fresh directory. Like a real one it names its tunnel's credentials file
+ * (written beside it), unless the text names one itself or `credentials` is false.
+ */
+function writeConfig(text: string, options: { credentials?: boolean; credentialsFor?: string } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'tm-sim-'));
   dirs.push(dir);
   const path = join(dir, 'config.yml');
-  writeFileSync(path, text);
+  let body = text;
+  if (options.credentials !== false && !text.includes('credentials-file')) {
+    const credentials = join(dir, `${TUNNEL_ID}.json`);
+    writeTunnelCredentials(credentials, options.credentialsFor ?? TUNNEL_ID);
+    // Appended, so the line numbers of the given text stay as written.
+    body = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}credentials-file: ${credentials}\n`;
+  }
+  writeFileSync(path, body);
   return path;
+}
+
+/** An environment whose HOME holds no cloudflared files (cloudflared searches ~/.cloudflared). */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const home = mkdtempSync(join(tmpdir(), 'tm-sim-home-'));
+  dirs.push(home);
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: home, ...extra };
+  return env;
 }
 
 async function start(options: Parameters<typeof startCloudflaredSim>[0]): Promise<SimProcess> {
@@ -404,6 +424,113 @@ describe('simulated cloudflared: fault modes', () => {
     const unknown = await httpJson(`${sim.metricsUrl}/sim/fault`, 'POST', { explode: true });
     expect(unknown.status).toBe(400);
     expect((await sim.state()).faults).toEqual(before.faults);
+  });
+});
+
+const metricValue = async (sim: SimProcess, name: string) => {
+  const text = (await httpJson(`${sim.metricsUrl}/metrics`, 'GET')).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('simulated cloudflared: as strict as the binary', () => {
+  it('exits 1 at once with "tunnel credentials file not found" when the config names none and none is found', async () => {
+    const config = writeConfig(VALID, { credentials: false });
+    const result = await runSim(['tunnel', '--config', config, '--metrics', '127.0.0.1:0', 'run'], cleanEnv());
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('tunnel credentials file not found');
+    expect(result.stderr).not.toContain('Starting metrics server');
+  });
+
+  it('finds <tunnel id>.json beside the origin certificate when the config names no credentials file, as cloudflared searches', async () => {
+    const config = writeConfig(VALID, { credentials: false });
+    const dir = join(config, '..');
+    writeTunnelCredentials(join(dir, `${TUNNEL_ID}.json`), TUNNEL_ID);
+    const sim = await start({
+      configPath: config,
+      env: cleanEnv({ TUNNEL_ORIGIN_CERT: join(dir, 'cert.pem') }),
+    });
+    await sim.waitUntilReady();
+    expect((await sim.state()).authorized).toBe(true);
+  });
+
+  it('refuses a credentials file that is not JSON, with cloudflared’s messages', async () => {
+    const config = writeConfig(VALID, { credentials: false });
+    const bad = join(config, '..', 'creds.json');
+    writeFileSync(bad, 'not json');
+    const result = await runSim(
+      ['tunnel', '--config', config, '--credentials-file', bad, '--metrics', '127.0.0.1:0', 'run'],
+      cleanEnv(),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`ERR The credentials file at ${bad} contained invalid JSON`);
+    expect(result.stderr).toMatch(/Invalid JSON when parsing tunnel credentials file\n$/);
+  });
+
+  it('never becomes ready when the credentials are another tunnel’s: the edge refuses them, forever', async () => {
+    const other = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
+    const sim = await start({
+      configPath: writeConfig(VALID, { credentialsFor: other }),
+      runArgs: ['--no-autoupdate'],
+    });
+    await waitFor('a refused registration', async () =>
+      sim.output().includes('Unauthorized: Invalid tunnel secret') ? true : undefined,
+    );
+    await sleep(800);
+    expect(sim.running).toBe(true);
+    expect((await ready(sim)).body).toMatchObject({ status: 503, readyConnections: 0 });
+    expect(sim.output()).toContain(
+      'ERR Register tunnel error from server side error="Unauthorized: Invalid tunnel secret" connIndex=0',
+    );
+    expect(sim.output()).toMatch(/INF Retrying connection in up to \d+s connIndex=0/);
+    expect(await metricValue(sim, 'cloudflared_tunnel_ha_connections')).toBe(1);
+    expect(await sim.state()).toMatchObject({ authorized: false, tunnelId: TUNNEL_ID, readyConnections: 0 });
+  });
+
+  it('edge unreachable (fault, at start): never ready, one connection retried, /ready 503 with 0 connections', async () => {
+    const sim = await start({ configPath: writeConfig(VALID), faults: 'edge-unreachable' });
+    await waitFor('a failed dial', async () =>
+      sim.output().includes('Failed to dial a quic connection') ? true : undefined,
+    );
+    await sleep(800);
+    expect((await ready(sim)).body).toMatchObject({ status: 503, readyConnections: 0 });
+    expect(await metricValue(sim, 'cloudflared_tunnel_ha_connections')).toBe(1);
+    expect(sim.output()).not.toContain('Registered tunnel connection');
+    // The network comes back: the connections register.
+    await sim.setFaults({ edgeUnreachable: false });
+    await sim.waitUntilReady();
+    await waitFor('four connections', async () =>
+      (await metricValue(sim, 'cloudflared_tunnel_ha_connections')) === 4 ? true : undefined,
+    );
+  });
+
+  it('edge unreachable (fault, at run time): the connections drop and do not come back', async () => {
+    const sim = await start({ configPath: writeConfig(VALID) });
+    await sim.waitUntilReady();
+    await sim.setFaults({ edgeUnreachable: true });
+    await sleep(600);
+    expect((await ready(sim)).body).toMatchObject({ status: 503, readyConnections: 0 });
+    expect(sim.output()).toContain('Failed to dial a quic connection');
+    expect((await sim.state()).faults.edgeUnreachable).toBe(true);
+  });
+
+  it('reports auto-update as cloudflared does when --no-autoupdate is not passed, and not when it is', async () => {
+    const line = 'INF Autoupdate frequency is set autoupdateFreq=86400000';
+    const on = await start({ configPath: writeConfig(VALID) });
+    await on.waitUntilReady();
+    expect(on.output()).toContain(line);
+    expect((await on.state()).autoupdate).toEqual({ enabled: true, freqMs: 86_400_000 });
+    for (const off of [
+      { configPath: writeConfig(VALID), runArgs: ['--no-autoupdate'] },
+      { configPath: writeConfig(VALID), env: { ...process.env, NO_AUTOUPDATE: 'true' } },
+      { configPath: writeConfig(`no-autoupdate: true\n${VALID}`) },
+    ]) {
+      const sim = await start(off);
+      await sim.waitUntilReady();
+      expect(sim.output()).not.toContain('Autoupdate frequency');
+      expect((await sim.state()).autoupdate.enabled).toBe(false);
+    }
   });
 });
 

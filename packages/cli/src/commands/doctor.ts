@@ -1,10 +1,14 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import {
+  autoupdateDisabled,
   createTunnelManagerContainer,
+  ingressConfigState,
+  inspectTunnelCredentials,
   LATEST_SCHEMA_VERSION,
   loadConfig,
   type ProcessController,
+  type ProcessStatus,
   parseConfigFile,
   resolvePort,
   SqliteStateStore,
@@ -17,14 +21,18 @@ import {
 import type { CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../exit-codes.js';
 import { loadProviderPlugins } from '../plugins.js';
+import { replicaCheck } from './doctor-replicas.js';
 
-/** One prerequisite and what was found. `skip`: not applicable, or it depends on one that failed. */
+/**
+ * One prerequisite and what was found. `skip`: not applicable, or it depends on one that failed.
+ * `warn`: works, but not as well as it could (does not fail the command).
+ */
 export interface DoctorCheck {
   readonly id: string;
   readonly title: string;
-  readonly status: 'ok' | 'fail' | 'skip';
+  readonly status: 'ok' | 'warn' | 'fail' | 'skip';
   readonly detail: string;
-  /** What to do, for a failure. */
+  /** What to do, for a failure or a warning. */
   readonly fix: string | null;
 }
 
@@ -83,7 +91,7 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
   let config: TunnelConfig;
   try {
     config = loadConfig({ env, ...(cx.globals.config ? { file: cx.globals.config } : {}) });
-    checks.push(ok('config', 'configuration', file ? `${file} is valid` : 'no file: defaults and TUNNEL_* variables'));
+    checks.push(ok('config', 'configuration', file ? `${file} is valid` : 'no file: defaults and TM_* variables'));
   } catch (error) {
     checks.push(failFrom('config', 'configuration', error));
     for (const [id, title] of [
@@ -92,6 +100,7 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
       ['tunnel', 'tunnel'],
       ['cloudflared', 'cloudflared'],
       ['docker', 'Docker'],
+      ['credentials', 'tunnel credentials'],
       ['ingress', 'ingress rules'],
     ] as const) {
       checks.push(skip(id, title, 'needs a valid configuration'));
@@ -251,6 +260,7 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
 
   // --- cloudflared ---
   checks.push(...(await cloudflaredChecks(config, env)));
+  checks.push(replicaCheck(config));
 
   // --- Docker ---
   if (!config.docker.enabled) checks.push(skip('docker', 'Docker', 'docker.enabled is false'));
@@ -276,8 +286,31 @@ export async function runDoctorChecks(cx: Pick<CommandContext, 'globals' | 'io'>
   }
 
   // --- ingress ---
+  checks.push(credentialsCheck(config));
   checks.push(await ingressCheck(config));
   return checks;
+}
+
+/** Local mode: the credentials cloudflared's config.yml would start it with. */
+function credentialsCheck(config: TunnelConfig): DoctorCheck {
+  const title = 'tunnel credentials';
+  if (config.ingress.mode === 'remote') {
+    return skip('credentials', title, 'remote mode: cloudflared runs from a tunnel token, not config.yml');
+  }
+  const path = config.ingress.configPath;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return skip('credentials', title, `needs cloudflared's config (${path})`);
+  }
+  const report = inspectTunnelCredentials(text, { configPath: path });
+  if (!report.ok) return fail('credentials', title, report.detail, report.fix);
+  return ok(
+    'credentials',
+    title,
+    `${report.path}: tunnel ${report.tunnelId}${report.found === 'searched' ? ' (found where cloudflared searches; naming it with credentials-file is clearer)' : ''}`,
+  );
 }
 
 async function cloudflaredChecks(
@@ -353,6 +386,7 @@ async function cloudflaredChecks(
     );
     return checks;
   }
+  checks.push(autoupdateCheck(config, status));
   const readiness = new TunnelReadiness({
     metricsUrl: config.cloudflared.metricsUrl,
     timeoutMs: config.health.readyTimeoutMs,
@@ -378,6 +412,42 @@ async function cloudflaredChecks(
   return checks;
 }
 
+/**
+ * Whether the running cloudflared has auto-update off, read from its command line in /proc: the
+ * same check for a child of the daemon, a systemd unit and a container (its processes are
+ * visible from the host).
+ */
+function autoupdateCheck(config: TunnelConfig, status: ProcessStatus | null): DoctorCheck {
+  const id = 'cloudflared.autoupdate';
+  const title = 'cloudflared auto-update';
+  if (!config.cloudflared.noAutoupdate) return skip(id, title, 'cloudflared.noAutoupdate is false');
+  const pids = (status?.replicas?.map((r) => r.pid) ?? [status?.pid ?? null]).filter((p): p is number => p !== null);
+  if (pids.length === 0) return skip(id, title, 'no running cloudflared process to look at');
+  const updating: number[] = [];
+  for (const pid of pids) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    } catch {
+      return skip(id, title, `cannot read the command line of process ${pid}`);
+    }
+    if (!autoupdateDisabled(args)) updating.push(pid);
+  }
+  if (updating.length === 0)
+    return ok(id, title, `off (--no-autoupdate) in ${pids.length === 1 ? 'process' : 'processes'} ${pids.join(', ')}`);
+  const kind = config.cloudflared.controller;
+  return fail(
+    id,
+    title,
+    `cloudflared (process ${updating.join(', ')}) runs without --no-autoupdate: it replaces its own binary and restarts once a day, behind the manager's back`,
+    kind === 'systemd'
+      ? `Add --no-autoupdate to the unit's ExecStart (\`systemctl edit --full ${config.cloudflared.systemd.unit}\`), then restart it; or set cloudflared.noAutoupdate: false to accept updates.`
+      : kind === 'docker'
+        ? `Recreate the container ${config.cloudflared.docker.container} with --no-autoupdate (cloudflared's image has it in its entrypoint; a custom entrypoint drops it); or set cloudflared.noAutoupdate: false.`
+        : 'Restart cloudflared through the daemon (it passes --no-autoupdate), or set cloudflared.noAutoupdate: false to accept updates.',
+  );
+}
+
 async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {
   const title = 'ingress rules';
   if (config.ingress.mode === 'remote') {
@@ -385,7 +455,13 @@ async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {
       const plugins = await loadProviderPlugins(config, { docker: false });
       const container = createTunnelManagerContainer(config, { plugins });
       const snapshot = await resolvePort(container, 'IngressStore').read();
-      return ok('ingress', title, `remote configuration: ${snapshot.rules.length} rules, valid`);
+      return ok(
+        'ingress',
+        title,
+        snapshot.rules.length === 0
+          ? `no ingress yet: the remote configuration has no rules (version ${snapshot.version}); cloudflared answers 503 to every request until the first route creates them with a catch-all`
+          : `valid: remote configuration, ${snapshot.rules.length} rules (version ${snapshot.version})`,
+      );
     } catch (error) {
       return failFrom('ingress', title, error);
     }
@@ -411,13 +487,14 @@ async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {
     );
   }
   const parsed = parseConfigFile(text);
-  const first = parsed.errors[0];
+  const state = ingressConfigState(parsed);
+  const first = state === 'invalid' ? parsed.errors[0] : undefined;
   if (first) {
     const where = first.line === undefined ? '' : ` (line ${first.line})`;
     return fail(
       'ingress',
       title,
-      `${path}: ${first.message}${where}${parsed.errors.length > 1 ? ` and ${parsed.errors.length - 1} more` : ''}`,
+      `invalid: ${path}: ${first.message}${where}${parsed.errors.length > 1 ? ` and ${parsed.errors.length - 1} more` : ''}`,
       'Fix the file (`tunnel ingress validate` lists every problem) or restore a backup (`tunnel ingress backups`).',
     );
   }
@@ -434,7 +511,13 @@ async function ingressCheck(config: TunnelConfig): Promise<DoctorCheck> {
       );
     }
   }
-  return ok('ingress', title, `${path}: ${parsed.rules.length} rules, valid and writable`);
+  return ok(
+    'ingress',
+    title,
+    state === 'no-ingress'
+      ? `no ingress yet: ${path} has no rules (as \`cloudflared tunnel create\` leaves it), writable; cloudflared answers 503 to every request until the first route creates the list with a catch-all`
+      : `valid: ${path}, ${parsed.rules.length} rules, writable`,
+  );
 }
 
 /** `tunnel doctor` */
@@ -446,7 +529,14 @@ export async function doctor(cx: CommandContext): Promise<number> {
   else {
     const width = Math.max(...checks.map((c) => c.title.length));
     for (const check of checks) {
-      const mark = check.status === 'ok' ? out.c.green('✓') : check.status === 'fail' ? out.c.red('✗') : out.c.dim('–');
+      const mark =
+        check.status === 'ok'
+          ? out.c.green('✓')
+          : check.status === 'fail'
+            ? out.c.red('✗')
+            : check.status === 'warn'
+              ? out.c.yellow('!')
+              : out.c.dim('–');
       const detail = check.status === 'skip' ? out.c.dim(`skipped: ${check.detail}`) : check.detail;
       out.line(`${mark} ${check.title.padEnd(width)}  ${detail}`);
       if (check.fix) out.line(`  ${' '.repeat(width)}  ${out.c.yellow('fix:')} ${check.fix}`);

@@ -48,6 +48,14 @@ export async function ingressShow(cx: CommandContext): Promise<number> {
       `${config.ingress.mode === 'local' ? config.ingress.configPath : `remote configuration of tunnel ${config.cloudflare.tunnelId}`} — ${snapshot.rules.length} rules`,
     ),
   );
+  if (snapshot.rules.length === 0) {
+    // A first run: what `cloudflared tunnel create` leaves, or a remote configuration at version 0.
+    out.line(
+      'No ingress rules yet: cloudflared answers 503 to every request. The first route (`tunnel cname add`) creates the list with its rule and a catch-all (http_status:404).',
+    );
+    for (const warning of snapshot.warnings) out.note(`${out.c.yellow('warning')}: ${warning}`);
+    return 0;
+  }
   out.table(
     [
       { header: '#', align: 'right' },

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { TunnelError } from '@tunnel/core';
+import { CONFIG_ENV_PREFIX, TunnelError } from '@tunnel/core';
 import { renderConfigTemplate } from '../config-reference.js';
 import type { CommandContext } from '../context.js';
 
@@ -23,6 +23,12 @@ export async function init(cx: CommandContext, file: string | undefined, opts: {
   // It may come to hold the API token: readable by its owner and group only.
   writeFileSync(path, text, { mode: 0o640 });
   if (out.json) out.data({ path, content: text });
-  else out.line(out.ok(`wrote ${path}; set the Cloudflare keys, then run \`tunnel doctor --config ${path}\``));
+  else {
+    out.line(out.ok(`wrote ${path}; set the Cloudflare keys, then run \`tunnel doctor --config ${path}\``));
+    // Said here because it is the one thing an operator used to cloudflared would guess wrong.
+    out.line(
+      `Any key can also be set as ${CONFIG_ENV_PREFIX}<SECTION>__<KEY> (e.g. ${CONFIG_ENV_PREFIX}HEALTH__INTERVAL_MS=10000); TUNNEL_* variables are cloudflared's and are ignored.`,
+    );
+  }
   return 0;
 }

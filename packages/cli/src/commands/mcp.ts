@@ -1,5 +1,5 @@
 import { resolveStdioActor, runStdioServer } from '@tunnel/mcp';
-import type { CommandContext } from '../context.js';
+import { type CommandContext, UsageError } from '../context.js';
 import type { McpOptions } from '../program.js';
 import { openManager } from './shared.js';
 
@@ -9,7 +9,14 @@ import { openManager } from './shared.js';
  * stdout carries only MCP messages; logs go to stderr.
  */
 export async function mcp(cx: CommandContext, opts: McpOptions): Promise<number> {
-  const actor = resolveStdioActor({ project: opts.project, admin: opts.admin, env: cx.io.env });
+  let actor: ReturnType<typeof resolveStdioActor>;
+  try {
+    actor = resolveStdioActor({ project: opts.project, admin: opts.admin, env: cx.io.env });
+  } catch (error) {
+    // A missing or bad identity is a usage error (exit 2), as `tunnel-mcp` has it.
+    const e = error as { message: string; hint?: string };
+    throw new UsageError(`refusing to start: ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
+  }
   // A stray console.log anywhere below would corrupt the MCP stream.
   console.log = console.error;
   console.info = console.error;

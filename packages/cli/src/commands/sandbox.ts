@@ -14,18 +14,35 @@ export async function sandbox(cx: CommandContext, opts: SandboxOptions): Promise
     destination: sandboxPaths(dataDir).daemonLog,
     base: { name: 'tunnel-manager' },
   });
-  const started = await startSandbox({
-    dataDir,
-    ...(opts.port ? { port: opts.port } : {}),
-    ...(opts.apiPort ? { apiPort: opts.apiPort } : {}),
-    env: cx.io.env,
-    logger,
-  });
-  if (out.json) out.data(started.info);
-  else printBanner(cx, started.info);
-  await shutdownSignal(() => process.exit(130));
+  // In place before anything starts: a SIGTERM during the start-up wait (up to 30 s) must stop
+  // what has been started, not kill the process and leave cloudflared running.
+  const aborted = new AbortController();
+  const signalled = shutdownSignal(() => process.exit(130));
+  void signalled.then(() => aborted.abort());
+  let started: Awaited<ReturnType<typeof startSandbox>>;
+  try {
+    started = await startSandbox({
+      dataDir,
+      ...(opts.port ? { port: opts.port } : {}),
+      ...(opts.apiPort ? { apiPort: opts.apiPort } : {}),
+      env: cx.io.env,
+      logger,
+      signal: aborted.signal,
+    });
+  } catch (error) {
+    logger.error('sandbox start failed; everything it started is stopped', { error });
+    throw error;
+  }
+  if (!aborted.signal.aborted) {
+    if (out.json) out.data(started.info);
+    else printBanner(cx, started.info);
+    await signalled;
+  }
+  logger.info('sandbox stopping');
   if (!out.json) out.note('stopping the sandbox…');
   await started.stop();
+  logger.info('sandbox stopped');
+  if (!out.json) out.note('sandbox stopped');
   return 0;
 }
 
@@ -35,7 +52,7 @@ function printBanner(cx: CommandContext, info: SandboxInfo): void {
   // Run from the repository (`pnpm start`), the command is the workspace script.
   const tunnel = cx.io.env.npm_lifecycle_event !== undefined ? 'pnpm tunnel' : 'tunnel';
   const row = (label: string, value: string) => out.line(`  ${c.dim(label.padEnd(16))}${value}`);
-  out.line(`${c.bold('Tunnel Manager sandbox is running')}${c.dim(' — emulated Cloudflare, simulated cloudflared')}`);
+  out.line(`${c.bold('Tunnel Manager sandbox is running')}${c.dim(` — emulated Cloudflare, ${info.cloudflared}`)}`);
   out.line();
   row('zones', info.zones.join(', '));
   row('tunnel', info.tunnelId);

@@ -49,5 +49,13 @@ export async function status(cx: CommandContext): Promise<number> {
       ? report.domains.map((d) => (d.status === 'active' ? d.name : `${d.name} (${d.status})`)).join(', ')
       : out.c.dim('none discovered yet (`tunnel domains ls --refresh`)'),
   );
+  if (report.labelProblems.length > 0) {
+    row('labels', out.c.yellow(`${report.labelProblems.length} container(s) not published from their labels`));
+    for (const p of report.labelProblems) {
+      out.line(
+        `  ${out.c.red(p.containerName)} [${p.code}] ${p.message} ${out.c.dim(`(${p.count}×, since ${formatTime(p.firstSeen)})`)}`,
+      );
+    }
+  }
   return 0;
 }

@@ -3,11 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import {
   Actor,
+  type AlertTransport,
   ApiTokenService,
   type Clock,
   createTunnelManager,
   type HealthServices,
   instanceIdOf,
+  LabelPublisher,
   type Logger,
   type ProcessController,
   type ProviderPlugin,
@@ -15,6 +17,7 @@ import {
   resolvePort,
   type StateStore,
   TOKENS,
+  type TopologySnapshot,
   type TunnelConfig,
   TunnelError,
   type TunnelManager,
@@ -22,6 +25,7 @@ import {
 import { createMcpHttpHandler } from '@tunnel/mcp';
 import lockfile from 'proper-lockfile';
 import { loadProviderPlugins } from '../plugins.js';
+import { DaemonAlerts } from './alerts.js';
 import { type DaemonHttpServer, type RouteHandler, startDaemonHttpServer } from './http-server.js';
 import { AuditTail, DaemonMetrics } from './metrics.js';
 import { PeriodicJob } from './periodic.js';
@@ -43,6 +47,10 @@ export interface DaemonOptions {
   readonly plugins?: readonly ProviderPlugin[];
   /** More routes on the daemon's HTTP server (e.g. the MCP endpoint), by path. */
   readonly routes?: (daemon: Daemon) => Promise<ReadonlyMap<string, RouteHandler>>;
+  /** Where alert webhook URLs given as `urlEnv` are read. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** How alerts are delivered. @default WebhookAlertTransport (HTTP POST) */
+  readonly alertTransport?: AlertTransport;
 }
 
 /** What `GET /healthz` answers. */
@@ -66,6 +74,8 @@ export class Daemon {
   readonly config: TunnelConfig;
   readonly logger: Logger;
   readonly metrics: DaemonMetrics;
+  /** Alerts to the configured webhooks (null until started). */
+  alerts: DaemonAlerts | null = null;
   readonly manager: TunnelManager;
   readonly store: StateStore;
   readonly health: HealthServices;
@@ -79,6 +89,7 @@ export class Daemon {
   #jobs: PeriodicJob[] = [];
   #releaseLock: () => Promise<void>;
   #stopping: Promise<void> | null = null;
+  #unsubscribe: (() => void) | null = null;
 
   private constructor(parts: {
     config: TunnelConfig;
@@ -176,6 +187,17 @@ export class Daemon {
       logger.error('recovery failed; the next start (or `tunnel reconcile`) will retry', { error });
     }
     health.start();
+    this.alerts = new DaemonAlerts({
+      config,
+      env: options.env ?? process.env,
+      store,
+      health,
+      clock: this.clock,
+      logger,
+      metrics,
+      ...(options.alertTransport ? { transport: options.alertTransport } : {}),
+    });
+    await this.alerts.start();
 
     const admin = Actor.admin();
     this.#jobs.push(
@@ -211,6 +233,7 @@ export class Daemon {
     zones.start(0);
     reconcile.start();
     retention.start(60_000);
+    await this.#watchTopology();
 
     const routes = new Map<string, RouteHandler>(options.routes ? await options.routes(this) : []);
     const mcp = config.mcp.http;
@@ -245,6 +268,54 @@ export class Daemon {
     });
   }
 
+  /**
+   * Takes the first topology snapshot, which starts the Topology's watch on Docker's events: from
+   * then on every container or network change refreshes the snapshot in the state store within
+   * a debounce (~250 ms), so every other process (CLI, MCP servers) reads a current cache.
+   */
+  async #watchTopology(): Promise<void> {
+    const container = this.manager.container;
+    if (!container?.isRegistered(TOKENS.Topology, true)) return;
+    const topology = resolvePort(container, 'Topology');
+    const labels = this.config.docker.labels;
+    if (labels.enabled) {
+      // Label publishing: every snapshot the topology takes (events, TTL) is a pass; a periodic
+      // pass ends grace periods on a quiet engine.
+      const publisher = new LabelPublisher({
+        manager: this.manager,
+        store: this.store,
+        clock: this.clock,
+        logger: this.logger,
+        gracePeriodMs: labels.gracePeriodMs,
+        projects: labels.projects,
+      });
+      const pass = (snapshot: TopologySnapshot) =>
+        publisher.sync(snapshot).catch((error: unknown) => this.logger.error('label publishing failed', { error }));
+      this.#unsubscribe = topology.onChange?.((snapshot) => void pass(snapshot)) ?? null;
+      const job = new PeriodicJob({
+        name: 'label publishing',
+        clock: this.clock,
+        intervalMs: Math.max(1_000, Math.min(30_000, labels.gracePeriodMs / 10)),
+        logger: this.logger,
+        run: async () => {
+          await pass(await topology.snapshot());
+        },
+      });
+      this.#jobs.push(job);
+      job.start();
+    }
+    try {
+      const snapshot = await topology.refresh();
+      this.logger.info('watching the Docker topology', {
+        docker: snapshot.docker.available ? 'available' : snapshot.docker.reason,
+        containers: snapshot.containers.length,
+        labels: labels.enabled,
+      });
+    } catch (error) {
+      this.logger.warn('first topology snapshot failed; it is retried on the next request', { error });
+    }
+  }
+
   /** The MCP Streamable HTTP endpoint: bearer tokens from the database, a rate limit per token. */
   #mcpHandler(): RouteHandler {
     const { config, manager, store, clock, logger } = this;
@@ -276,6 +347,7 @@ export class Daemon {
     const counts: Record<string, number> = {};
     for (const change of plan.changes) counts[change.kind] = (counts[change.kind] ?? 0) + 1;
     metrics.setDrift(counts, RECONCILE_KINDS);
+    this.alerts?.reportDrift(plan.changes.length, plan.summary);
     if (plan.changes.length === 0) {
       metrics.observeReconcileRun('in_sync');
       return;
@@ -325,7 +397,9 @@ export class Daemon {
     logger.info('daemon stopping');
     // No new requests; those in flight (an MCP tool call) finish first.
     await Promise.all([this.#http?.close(), this.#mcpHttp?.close()]);
+    this.#unsubscribe?.();
     await Promise.all(this.#jobs.map((job) => job.stop()));
+    await this.alerts?.stop().catch((error: unknown) => logger.warn('stopping alerts failed', { error }));
     // Stops the health services (a restart under way completes) and closes the store.
     await this.manager.close();
     const closable = this.controller as (ProcessController & { close?: () => Promise<void> }) | null;

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Actor, ApiTokenService, type Logger, loadConfig } from '@tunnel/core';
+import { Actor, ApiTokenService, type Logger, loadConfig, type TunnelConfig } from '@tunnel/core';
 import {
   type CloudflareEmulator,
   cloudflaredSimPath,
   type EmulatorSeed,
   startCloudflareEmulator,
+  writeTunnelCredentials,
 } from '@tunnel/testkit';
 import { Daemon } from '../daemon/daemon.js';
 
@@ -24,6 +25,8 @@ export function sandboxPaths(dataDir: string) {
     emulatorState: join(dataDir, 'cloudflare-emulator.json'),
     apiToken: join(dataDir, 'cloudflare-api-token'),
     cloudflaredConfig: join(dataDir, 'cloudflared', 'config.yml'),
+    /** The tunnel's credentials, as `cloudflared tunnel create` writes them (`<tunnel id>.json`). */
+    cloudflaredCredentials: join(dataDir, 'cloudflared', `${SANDBOX_TUNNEL_ID}.json`),
     cloudflaredCommand: join(dataDir, 'bin', 'cloudflared'),
     daemonLog: join(dataDir, 'daemon.log'),
     demoToken: join(dataDir, 'demo-mcp-token'),
@@ -45,8 +48,13 @@ export interface SandboxStartOptions {
   readonly apiPort?: number;
   /** The daemon's logger. */
   readonly logger: Logger;
-  /** The process environment (TUNNEL_* overrides apply to the sandbox's configuration too). */
+  /** The process environment (TM_* overrides apply to the sandbox's configuration too). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Aborted (SIGTERM, Ctrl-C) while starting: the wait for a healthy cloudflared ends at once
+   * and the sandbox is returned as it is, for the caller to stop.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What a running sandbox offers; also written to `<dataDir>/sandbox.json`. */
@@ -65,6 +73,8 @@ export interface SandboxInfo {
   readonly demoToken: string | null;
   readonly zones: readonly string[];
   readonly tunnelId: string;
+  /** `simulated cloudflared` when the command is the sandbox's simulator, else `cloudflared (<command>)`. */
+  readonly cloudflared: string;
   readonly daemonLog: string;
   readonly pid: number;
 }
@@ -115,6 +125,8 @@ cloudflared:
   gracePeriodMs: 2000
   child:
     command: ${q(paths.cloudflaredCommand)}
+    # Two replicas rolled one at a time: a config change never takes the tunnel down.
+    replicas: 2
     args: ["tunnel", "--config", ${q(paths.cloudflaredConfig)}, "--metrics", "127.0.0.1:0", "run"]
     # The sandbox's cloudflared is its own: it stops with the sandbox.
     stopOnExit: true
@@ -154,11 +166,26 @@ function prepareDataDir(paths: ReturnType<typeof sandboxPaths>): string {
     token = `sandbox-${randomBytes(18).toString('base64url')}`;
     writeFileSync(paths.apiToken, `${token}\n`, { mode: 0o600 });
   }
+  // What `cloudflared tunnel create` leaves: the credentials file, and a config naming it, so the
+  // configuration is one the real binary would start with (the simulated one insists too).
+  if (!existsSync(paths.cloudflaredCredentials)) {
+    writeTunnelCredentials(paths.cloudflaredCredentials, SANDBOX_TUNNEL_ID, { accountTag: SANDBOX_ACCOUNT_ID });
+  }
+  const credentialsLine = `credentials-file: ${q(paths.cloudflaredCredentials)}`;
   if (!existsSync(paths.cloudflaredConfig)) {
     writeFileSync(
       paths.cloudflaredConfig,
-      `# cloudflared configuration of the sandbox tunnel. Tunnel Manager adds and removes the rules it\n# owns (marked with a comment); anything else here is left as it is.\ntunnel: ${SANDBOX_TUNNEL_ID}\ningress:\n  - service: http_status:404\n`,
+      `# cloudflared configuration of the sandbox tunnel. Tunnel Manager adds and removes the rules it\n# owns (marked with a comment); anything else here is left as it is.\ntunnel: ${SANDBOX_TUNNEL_ID}\n${credentialsLine}\ningress:\n  - service: http_status:404\n`,
     );
+  } else {
+    // A sandbox from before credentials were written: name them after its `tunnel:` line.
+    const text = readFileSync(paths.cloudflaredConfig, 'utf8');
+    if (!/^credentials-file:/m.test(text) && /^tunnel:.*$/m.test(text)) {
+      writeFileSync(
+        paths.cloudflaredConfig,
+        text.replace(/^tunnel:.*$/m, (line) => `${line}\n${credentialsLine}`),
+      );
+    }
   }
   // A `cloudflared` executable that runs the simulation, so the configuration reads like a real one.
   writeFileSync(
@@ -181,15 +208,34 @@ async function demoProjectToken(daemon: Daemon, path: string): Promise<string> {
   return created.token;
 }
 
-async function waitUntilHealthy(daemon: Daemon, timeoutMs: number): Promise<void> {
+/**
+ * What runs as cloudflared: the sandbox's own simulator only when the configured command is the
+ * one it wrote (a TM_CLOUDFLARED__CHILD__COMMAND override may name a real binary).
+ */
+export function describeSandboxCloudflared(config: TunnelConfig, paths: ReturnType<typeof sandboxPaths>): string {
+  if (config.cloudflared.controller !== 'child') return `cloudflared (controller: ${config.cloudflared.controller})`;
+  const command = config.cloudflared.child.command;
+  return command === paths.cloudflaredCommand ? 'simulated cloudflared' : `cloudflared (${command})`;
+}
+
+async function waitUntilHealthy(daemon: Daemon, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
   const monitor = daemon.health.monitor;
   if (!monitor) return;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (signal?.aborted) return;
     if ((await monitor.checkNow()).status === 'healthy') return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 250);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
-  daemon.logger.warn('the simulated cloudflared is not healthy yet; the sandbox starts anyway');
+  if (!signal?.aborted) daemon.logger.warn(`the ${what} is not healthy yet; the sandbox starts anyway`);
 }
 
 /**
@@ -208,17 +254,27 @@ export async function startSandbox(options: SandboxStartOptions): Promise<Sandbo
     seed: sandboxSeed(token),
   });
   let daemon: Daemon;
+  let config: TunnelConfig;
   try {
     writeFileSync(paths.config, renderSandboxConfig(paths, emulator.url, options.port ?? 0));
-    const config = loadConfig({ file: paths.config, env: options.env ?? {} });
+    config = loadConfig({ file: paths.config, env: options.env ?? {} });
     daemon = await Daemon.start({ config, logger: options.logger });
   } catch (error) {
     await emulator.close();
     throw error;
   }
-  // Come up serving: wait (bounded) for the first healthy check of the simulated cloudflared.
-  await waitUntilHealthy(daemon, 30_000);
-  const demoToken = daemon.mcpUrl ? await demoProjectToken(daemon, paths.demoToken) : null;
+  const cloudflared = describeSandboxCloudflared(config, paths);
+  let demoToken: string | null;
+  try {
+    // Come up serving: wait (bounded) for the first healthy check of cloudflared.
+    await waitUntilHealthy(daemon, 30_000, cloudflared, options.signal);
+    demoToken = daemon.mcpUrl ? await demoProjectToken(daemon, paths.demoToken) : null;
+  } catch (error) {
+    // Every way out stops what was started.
+    await daemon.stop().catch(() => undefined);
+    await emulator.close().catch(() => undefined);
+    throw error;
+  }
   const origin = daemon.http.origin;
   const info: SandboxInfo = {
     dataDir,
@@ -232,6 +288,7 @@ export async function startSandbox(options: SandboxStartOptions): Promise<Sandbo
     demoToken,
     zones: emulator.data.zones.map((z) => z.name),
     tunnelId: SANDBOX_TUNNEL_ID,
+    cloudflared,
     daemonLog: paths.daemonLog,
     pid: process.pid,
   };

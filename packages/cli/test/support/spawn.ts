@@ -10,11 +10,17 @@ export const TUNNEL_BIN = fileURLToPath(new URL('../../bundle/tunnel.js', import
 /** The same program unbundled, as `tsc -b` emits it: one file per module, for tests of the import graph. */
 export const TUNNEL_DIST_BIN = fileURLToPath(new URL('../../dist/bin/tunnel.js', import.meta.url));
 
-/** The environment of a user's shell, without any TUNNEL_* variable of the machine running the tests. */
+/** The environment of a user's shell, without any TUNNEL_* / TM_* variable of the machine running the tests. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('TUNNEL_') && key !== 'CLOUDFLARE_API_TOKEN' && key !== 'NODE_OPTIONS') {
+    if (
+      value !== undefined &&
+      !key.startsWith('TUNNEL_') &&
+      !key.startsWith('TM_') &&
+      key !== 'CLOUDFLARE_API_TOKEN' &&
+      key !== 'NODE_OPTIONS'
+    ) {
       env[key] = value;
     }
   }

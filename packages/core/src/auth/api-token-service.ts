@@ -61,9 +61,13 @@ const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').
 
 function requireAdmin(by: Actor, what: string): void {
   if (by.kind !== 'admin') {
-    throw new TunnelError('NOT_OWNER', `Only an admin may ${what}; ${Actor.describe(by)} asked.`, {
-      hint: 'Manage API tokens as the operator: `tunnel token create|ls|revoke` on the VM.',
-    });
+    throw new TunnelError(
+      'NOT_OWNER',
+      `Only an admin may ${what}; project ${by.kind === 'project' ? by.project : '?'} asked.`,
+      {
+        hint: 'Manage API tokens as the operator: `tunnel token create|ls|revoke` on the VM.',
+      },
+    );
   }
 }
 

@@ -9,8 +9,12 @@ import { configSchema, type TunnelConfig, type TunnelConfigInput } from './schem
 /** The config file used when neither an argument nor `TUNNEL_CONFIG` names one. */
 export const DEFAULT_CONFIG_PATH = '/etc/tunnel-manager/config.yml';
 
-/** Env vars with the `TUNNEL_` prefix that are not configuration keys. */
-const RESERVED_ENV = new Set(['TUNNEL_CONFIG', 'TUNNEL_PROJECT', 'TUNNEL_ADMIN']);
+/**
+ * The prefix of every configuration variable: `TM_<SECTION>__<KEY>`. Not `TUNNEL_`: that is
+ * cloudflared's own prefix (`TUNNEL_TOKEN`, `TUNNEL_METRICS`, `TUNNEL_ORIGIN_CERT`, …), and a VM
+ * running cloudflared has those set; they must never change or stop the manager.
+ */
+export const CONFIG_ENV_PREFIX = 'TM_';
 
 export interface LoadConfigOptions {
   /** Config file. @default `env.TUNNEL_CONFIG`, else DEFAULT_CONFIG_PATH if it exists */
@@ -58,7 +62,7 @@ export function configKeys(): Array<{ path: string[]; env: string; kind: string;
     }
     keys.push({
       path,
-      env: `TUNNEL_${path.map(toEnvSegment).join('__')}`,
+      env: `${CONFIG_ENV_PREFIX}${path.map(toEnvSegment).join('__')}`,
       kind: unwrap(schema).kind,
       description: (schema as unknown as { description?: string }).description,
     });
@@ -79,7 +83,7 @@ function setPath(target: Json, path: readonly string[], value: unknown): void {
 
 /**
  * `over` laid on `base`, key by key: nested sections merge, anything else (arrays, scalars, a
- * Secret) replaces — how the file, `TUNNEL_*` variables and `overrides` combine in `loadConfig`.
+ * Secret) replaces — how the file, `TM_*` variables and `overrides` combine in `loadConfig`.
  * Neither input is changed.
  */
 export function mergeConfigInput(base: TunnelConfigInput, over: TunnelConfigInput = {}): TunnelConfigInput {
@@ -130,23 +134,41 @@ function envValue(name: string, raw: string, kind: string): unknown {
   }
 }
 
+/** The prefix configuration variables had before `TM_`. */
+const LEGACY_ENV_PREFIX = 'TUNNEL_';
+
 function envOverrides(env: Readonly<Record<string, string | undefined>>, sources: Map<string, string>): Json {
-  const byEnv = new Map(configKeys().map((key) => [key.env, key]));
+  const keys = configKeys();
+  const byEnv = new Map(keys.map((key) => [key.env, key]));
   const out: Json = {};
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('TUNNEL_') || RESERVED_ENV.has(name) || raw === undefined) continue;
+    if (raw === undefined) continue;
+    if (name.startsWith(LEGACY_ENV_PREFIX)) {
+      // Only the exact old name of one of our keys is ours (a renamed variable would otherwise be
+      // ignored in silence; cloudflared defines none of them). Every other TUNNEL_ variable is
+      // cloudflared's and none of our business.
+      const renamed = `${CONFIG_ENV_PREFIX}${name.slice(LEGACY_ENV_PREFIX.length)}`;
+      if (byEnv.has(renamed)) {
+        throw configError(
+          `${name} is the old name of a configuration variable; it is no longer read.`,
+          `Rename it to ${renamed} (configuration variables are ${CONFIG_ENV_PREFIX}<SECTION>__<KEY>, so that cloudflared's own TUNNEL_ variables never clash with them).`,
+        );
+      }
+      continue;
+    }
+    if (!name.startsWith(CONFIG_ENV_PREFIX)) continue;
     const key = byEnv.get(name);
     if (!key) {
       throw configError(
         `Unknown environment variable ${name}.`,
-        'Configuration env vars are TUNNEL_<SECTION>__<KEY>, e.g. TUNNEL_HEALTH__INTERVAL_MS; see the configuration reference in the README.',
+        `Configuration variables are ${CONFIG_ENV_PREFIX}<SECTION>__<KEY>, e.g. ${CONFIG_ENV_PREFIX}HEALTH__INTERVAL_MS; see docs/configuration.md (or \`tunnel init\`) for every key's variable.`,
       );
     }
     setPath(out, key.path, envValue(name, raw, key.kind));
     sources.set(key.path.join('.'), `env ${name}`);
   }
   const fallbackToken = env.CLOUDFLARE_API_TOKEN;
-  if (fallbackToken && !env.TUNNEL_CLOUDFLARE__API_TOKEN) {
+  if (fallbackToken && !env[`${CONFIG_ENV_PREFIX}CLOUDFLARE__API_TOKEN`]) {
     setPath(out, ['cloudflare', 'apiToken'], fallbackToken);
     sources.set('cloudflare.apiToken', 'env CLOUDFLARE_API_TOKEN');
   }
@@ -242,7 +264,7 @@ export function parseConfig(input: TunnelConfigInput | Json, sources = new Map<s
 }
 
 /**
- * Loads the configuration: the YAML file, then `TUNNEL_*` env overrides, then `overrides`.
+ * Loads the configuration: the YAML file, then `TM_*` env overrides, then `overrides`.
  * The API token may come from `cloudflare.apiTokenFile`; it is read here and kept as a Secret.
  */
 export function loadConfig(options: LoadConfigOptions = {}): TunnelConfig {

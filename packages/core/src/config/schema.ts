@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsSchema } from '../alerts/config.js';
 import { deriveInstanceId, INSTANCE_ID_PATTERN, MAX_INSTANCE_ID_LENGTH } from '../domain/instance.js';
 import { Secret } from '../runtime/secret.js';
 
@@ -25,7 +26,7 @@ const cloudflareSchema = z
       .transform((value) => new Secret(value))
       .optional()
       .describe(
-        'Cloudflare API token. Prefer `apiTokenFile` or the env var `TUNNEL_CLOUDFLARE__API_TOKEN` / `CLOUDFLARE_API_TOKEN`. Never logged.',
+        'Cloudflare API token. Prefer `apiTokenFile` or the env var `TM_CLOUDFLARE__API_TOKEN` / `CLOUDFLARE_API_TOKEN`. Never logged.',
       ),
     apiTokenFile: z
       .string()
@@ -91,6 +92,12 @@ const cloudflaredSchema = z
     gracePeriodMs: ms(0, 600_000)
       .default(30_000)
       .describe('SIGTERM grace period before a forced kill (cloudflared `--grace-period`).'),
+    noAutoupdate: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Run cloudflared with `--no-autoupdate` (added to `child.args` unless they set `--no-autoupdate` or `--autoupdate-freq`), so it never replaces its own binary and restarts behind the manager's back. `systemd`: `cloudflared service install` writes it into the unit; `docker`: cloudflared's image has it in its entrypoint. Set false to let cloudflared update itself.",
+      ),
     systemd: z
       .strictObject({
         unit: z
@@ -107,8 +114,14 @@ const cloudflaredSchema = z
         args: z
           .array(z.string())
           .optional()
-          .describe('Arguments. @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`'),
-        replicas: int(1, 8).default(1).describe('cloudflared processes running the same tunnel.'),
+          .describe(
+            'Arguments (each replica gets its own `--metrics` port; `--grace-period` and `--no-autoupdate` are added unless set). @default `tunnel --config <ingress.configPath> --metrics 127.0.0.1:20241 run`',
+          ),
+        replicas: int(1, 8)
+          .default(2)
+          .describe(
+            'cloudflared processes running the same tunnel. Two (or more) are restarted one at a time, so a config change never takes the tunnel down; one means a short outage per change.',
+          ),
         pidFile: z
           .string()
           .min(1)
@@ -164,6 +177,11 @@ const restartSchema = z.strictObject({
     .describe(
       'CNAME calls return when the rule is live (true) or with `restartPending`. Without a running daemon (no health check for two intervals) they return at once, pending.',
     ),
+  waitTimeoutMs: ms(0, 600_000)
+    .default(10_000)
+    .describe(
+      'A CNAME call waits at most this long for its restart, then answers `restartPending` (the stored change is applied by the restart). It answers at once when the tunnel is down or the restart failed.',
+    ),
 });
 
 const dockerSchema = z.strictObject({
@@ -184,11 +202,33 @@ const dockerSchema = z.strictObject({
     .describe('A label (`key` or `key=value`) that marks the cloudflared container.'),
   snapshotTtlMs: ms(0, 3_600_000)
     .default(30_000)
-    .describe('How long a Docker topology snapshot is reused (Docker events refresh it sooner).'),
+    .describe(
+      'How long a Docker topology snapshot is reused (Docker events refresh it sooner). A bound on work only: the container asked for is rechecked against the engine, and a refusal is given only after a fresh snapshot.',
+    ),
   ownershipGuard: z
     .boolean()
     .default(false)
     .describe('Projects may only target containers labelled `tunnel.project=<project>`.'),
+  labels: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe(
+          'The daemon publishes containers labelled `tunnel.hostname`, `tunnel.port` and `tunnel.project` (optional `tunnel.scheme`).',
+        ),
+      gracePeriodMs: ms(0, 7 * 86_400_000)
+        .default(600_000)
+        .describe(
+          'How long a hostname stays published after its last container is removed (a redeploy or restart never drops DNS). Stopped containers keep theirs.',
+        ),
+      projects: z
+        .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a project name'))
+        .default([])
+        .describe('Projects labels may publish for. Empty: any project that holds a live API token or a route.'),
+    })
+    .prefault({})
+    .describe('Publishing from container labels (DockFlare-style).'),
 });
 
 const policySchema = z.strictObject({
@@ -294,6 +334,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   mcp: mcpSchema.prefault({}),
   daemon: daemonSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
 });
 
 /** The configuration as a user writes it (every key optional). */

@@ -21,20 +21,39 @@ export function parseProjectName(input: unknown): string {
 }
 
 /** Who is asking. Front-ends authenticate; core trusts the actor it is given. */
-export type Actor = { readonly kind: 'project'; readonly project: string } | { readonly kind: 'admin' };
+export type Actor =
+  | {
+      readonly kind: 'project';
+      readonly project: string;
+      /**
+       * The front-end acting for the project without its agent (e.g. `docker-labels`): the
+       * project's rights and quota apply, and the audit log names this as the actor.
+       */
+      readonly via?: string;
+    }
+  | { readonly kind: 'admin' };
+
+/** Names of front-ends that act for a project (`Actor.project(name, via)`). */
+export const ACTOR_VIA_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 
 export const Actor = {
   /** A project's agent; the name is validated. */
-  project(name: string): Actor {
-    return { kind: 'project', project: parseProjectName(name) };
+  project(name: string, via?: string): Actor {
+    if (via !== undefined && !ACTOR_VIA_PATTERN.test(via)) {
+      throw new TunnelError('INVALID_INPUT', `Invalid actor front-end ${JSON.stringify(String(via).slice(0, 40))}.`, {
+        hint: 'A front-end name is 1–32 characters of a–z, 0–9 and "-", starting with a letter.',
+      });
+    }
+    const project = parseProjectName(name);
+    return via === undefined ? { kind: 'project', project } : { kind: 'project', project, via };
   },
   /** The operator or meta-supervisor: may act on every route. */
   admin(): Actor {
     return { kind: 'admin' };
   },
-  /** A stable string for audit and logs: `project:<name>` or `admin`. */
+  /** A stable string for audit and logs: `project:<name>`, `admin`, or the front-end (`docker-labels`). */
   describe(actor: Actor): string {
-    return actor.kind === 'admin' ? 'admin' : `project:${actor.project}`;
+    return actor.kind === 'admin' ? 'admin' : (actor.via ?? `project:${actor.project}`);
   },
   /** The owner string routes created by this actor get. */
   owner(actor: Actor): string {

@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { domainToASCII, domainToUnicode } from 'node:url';
-import { TunnelError } from '../errors.js';
+import { isTunnelError, TunnelError } from '../errors.js';
 
 /** Longest hostname DNS can carry, in its ASCII (punycode) form, without the trailing dot. */
 export const MAX_HOSTNAME_LENGTH = 253;
@@ -16,12 +17,18 @@ export interface HostnameParseOptions {
   allowWildcard?: boolean;
 }
 
+/** The raw input may be hostile (huge, control characters): only a bounded, JSON-escaped excerpt is shown. */
+const excerpt = (input: string): string => JSON.stringify(input.length > 80 ? `${input.slice(0, 80)}…` : input);
+
 function invalid(input: string, why: string, hint: string): TunnelError {
-  // The raw input may be hostile (huge, control characters): only a bounded, JSON-escaped
-  // excerpt goes into the message.
-  const shown = JSON.stringify(input.length > 80 ? `${input.slice(0, 80)}…` : input);
-  return new TunnelError('INVALID_HOSTNAME', `Invalid hostname ${shown}: ${why}.`, { hint });
+  // `problem` lets a caller that built the name (subdomain + zone) quote what it was given instead.
+  return new TunnelError('INVALID_HOSTNAME', `Invalid hostname ${excerpt(input)}: ${why}.`, {
+    hint,
+    details: { problem: why },
+  });
 }
+
+const NAME_HINT = 'Hostnames use only letters, digits, "-" and "." (RFC 1123), e.g. "app.example.com".';
 
 /**
  * A validated DNS hostname in its canonical form: lower-case, IDN labels converted to punycode
@@ -53,22 +60,60 @@ export class Hostname {
         `A hostname has at most ${MAX_HOSTNAME_LENGTH} characters.`,
       );
     }
-    if (input.endsWith('.')) {
-      throw invalid(input, 'it ends with a dot', 'Drop the trailing dot: write "app.example.com".');
-    }
-    if (input.includes(':')) {
+    // The specific mistakes first, each named for what it is (a line break or an IPv6 address
+    // also contains characters a later, more general check would blame instead).
+    if (/[\r\n]/.test(input)) {
       throw invalid(
         input,
-        'it contains ":" (a port or a URL?)',
-        'Give the bare hostname; the port of your service goes in the "port" field.',
+        'it contains a line break',
+        'Pass the hostname alone, on one line, e.g. "app.example.com" (was it read with its newline?).',
       );
     }
-    if (input.includes('/') || input.includes('@')) {
+    if (/\$\{|\{\{/.test(input)) {
+      throw invalid(
+        input,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text names the placeholder syntax
+        'it contains an unexpanded placeholder ("${…}" or "{{…}}")',
+        'Substitute the variable before calling: pass the actual name, e.g. "app.example.com".',
+      );
+    }
+    const bare = input.startsWith('[') && input.endsWith(']') ? input.slice(1, -1) : input;
+    if (isIP(bare) === 6 || (input.startsWith('[') && input.includes(':'))) {
+      throw invalid(
+        input,
+        'it is an IPv6 address, not a hostname',
+        'A CNAME routes a DNS name: pass a name such as "app.example.com", not an address.',
+      );
+    }
+    if (isIP(input) === 4) {
+      throw invalid(
+        input,
+        'it is an IPv4 address, not a hostname',
+        'A CNAME routes a DNS name: pass a name such as "app.example.com", not an address.',
+      );
+    }
+    if (input.includes('://') || input.includes('/') || input.includes('@')) {
       throw invalid(
         input,
         'it looks like a URL or an address, not a hostname',
         'Give only the hostname part, e.g. "app.example.com".',
       );
+    }
+    if (/^[^:]+:[0-9]*$/.test(input)) {
+      throw invalid(
+        input,
+        `it ends with a port (${JSON.stringify(input.slice(input.indexOf(':')))})`,
+        'Give the bare hostname; the port of your service goes in the "port" field.',
+      );
+    }
+    if (input.includes(':')) {
+      throw invalid(input, 'it contains ":"', NAME_HINT);
+    }
+    if (input.startsWith('.')) {
+      throw invalid(input, 'it starts with a dot', 'Drop the leading dot: write "app.example.com".');
+    }
+    if (input.endsWith('.')) {
+      throw invalid(input, 'it ends with a dot', 'Drop the trailing dot: write "app.example.com".');
     }
     let rest = input;
     let wildcard = false;
@@ -89,18 +134,10 @@ export class Hostname {
     const asciiOnly = ALLOWED_ASCII.test(rest);
     if (asciiOnly && FORBIDDEN_ASCII.test(rest)) {
       const bad = rest.match(FORBIDDEN_ASCII)?.[0] ?? '?';
-      throw invalid(
-        input,
-        `it contains the character ${JSON.stringify(bad)}`,
-        'Hostnames use only letters, digits, "-" and "." (RFC 1123).',
-      );
+      throw invalid(input, `it contains the character ${JSON.stringify(bad)}`, NAME_HINT);
     }
     if (!asciiOnly && /[\s\p{Cc}\p{Cf}\p{Z}]/u.test(rest)) {
-      throw invalid(
-        input,
-        'it contains whitespace or control characters',
-        'Hostnames use only letters, digits, "-" and "." (RFC 1123).',
-      );
+      throw invalid(input, 'it contains whitespace or control characters', NAME_HINT);
     }
     const ascii = domainToASCII(rest);
     if (ascii === '') {
@@ -116,7 +153,7 @@ export class Hostname {
     }
     for (const label of labels) {
       if (label.length === 0) {
-        throw invalid(input, 'it has an empty label ("..")', 'Remove the extra dot.');
+        throw invalid(input, 'it has an empty label (two dots in a row)', 'Remove the extra dot.');
       }
       if (label.length > 63) {
         throw invalid(
@@ -193,5 +230,49 @@ export class Hostname {
 
   toJSON(): string {
     return this.value;
+  }
+}
+
+/**
+ * The hostname `subdomain` names below `zone` (already parsed). Errors quote the subdomain as the
+ * caller gave it — not the joined name, which they never sent — and name its actual problem.
+ */
+export function hostnameFromSubdomain(subdomain: string, zone: Hostname): Hostname {
+  const fail = (why: string, hint: string) =>
+    new TunnelError('INVALID_HOSTNAME', `Invalid subdomain ${excerpt(subdomain)}: ${why}.`, {
+      hint,
+      details: { field: 'subdomain', problem: why },
+    });
+  const labelHint = `Give the name below the zone, e.g. "app" for app.${zone.value}; the zone is added for you.`;
+  if (subdomain.length === 0) throw fail('it is empty', labelHint);
+  if (subdomain.length > MAX_RAW_INPUT_LENGTH) {
+    throw fail(
+      `it is ${subdomain.length} characters long`,
+      `A hostname has at most ${MAX_HOSTNAME_LENGTH} characters.`,
+    );
+  }
+  if (subdomain.startsWith('.') && !subdomain.startsWith('..')) throw fail('it starts with a dot', labelHint);
+  if (subdomain.endsWith('.')) throw fail('it ends with a dot', labelHint);
+  if (subdomain.toLowerCase() === zone.value || subdomain.toLowerCase().endsWith(`.${zone.value}`)) {
+    throw fail(
+      `it already ends with the zone ${zone.value}`,
+      `Pass hostname: "${subdomain}" instead, or only the part below the zone.`,
+    );
+  }
+  try {
+    return Hostname.parse(`${subdomain}.${zone.value}`, { allowWildcard: true });
+  } catch (error) {
+    const problem = isTunnelError(error, 'INVALID_HOSTNAME')
+      ? (error.details as { problem?: unknown } | undefined)?.problem
+      : undefined;
+    if (typeof problem !== 'string') throw error;
+    throw new TunnelError(
+      'INVALID_HOSTNAME',
+      `Invalid subdomain ${excerpt(subdomain)} (below ${zone.value}): ${problem}.`,
+      {
+        hint: (error as TunnelError).hint,
+        details: { field: 'subdomain', problem },
+      },
+    );
   }
 }

@@ -61,6 +61,13 @@ export type CloudflaredLocation =
   | { readonly kind: 'ambiguous'; readonly candidates: readonly string[]; readonly detail: string }
   | { readonly kind: 'unknown'; readonly detail: string };
 
+/** A TCP socket listening on the host (in the manager's network namespace). */
+export interface HostListener {
+  /** `0.0.0.0`, `::`, `127.0.0.1`, `::1`, `172.17.0.1`, … */
+  readonly address: string;
+  readonly port: number;
+}
+
 export interface TopologySnapshot {
   /** Epoch ms the snapshot was taken. */
   readonly takenAt: number;
@@ -70,4 +77,10 @@ export interface TopologySnapshot {
   readonly cloudflared: CloudflaredLocation;
   readonly containers: readonly ContainerInfo[];
   readonly networks: readonly DockerNetwork[];
+  /**
+   * The TCP ports listening on the host and their addresses, when the topology can read them
+   * (absent or null: unknown). Decides whether a host service cloudflared's container would
+   * reach through a gateway listens on an address that gateway can reach.
+   */
+  readonly hostListeners?: readonly HostListener[] | null;
 }

@@ -34,14 +34,27 @@ export interface RestartRequestResult {
   readonly pending: boolean;
   /** Why, when not restarted. */
   readonly detail?: string;
+  /**
+   * Epoch ms the request was recorded (when it was queued): hand it to `awaitRestart` to wait
+   * for this request's restart without queuing another one.
+   */
+  readonly requestedAt?: number;
+}
+
+export interface AwaitRestartInput {
+  /** The `requestedAt` of the queued request: any full restart that began since applies it. */
+  readonly since: number;
+  /** Give up waiting after this long (the restart itself goes on). @default restart.waitTimeoutMs */
+  readonly timeoutMs?: number;
 }
 
 export interface RestartCoordinatorOptions {
   readonly mode: RestartCoordinatorMode;
   readonly store: Pick<StateStore, 'restarts' | 'audit' | 'health'>;
   readonly clock: Clock;
-  /** `restart.coalesceWindowMs`, `restart.startTimeoutMs`, `restart.waitForRestart`. */
-  readonly restart: Pick<TunnelConfig['restart'], 'coalesceWindowMs' | 'startTimeoutMs' | 'waitForRestart'>;
+  /** `restart.coalesceWindowMs`, `restart.startTimeoutMs`, `restart.waitForRestart`, `restart.waitTimeoutMs`. */
+  readonly restart: Pick<TunnelConfig['restart'], 'coalesceWindowMs' | 'startTimeoutMs' | 'waitForRestart'> &
+    Partial<Pick<TunnelConfig['restart'], 'waitTimeoutMs'>>;
   /** Its capabilities say whether a written config needs a restart at all (remote config does not). */
   readonly ingress?: Pick<IngressStore, 'capabilities'> | null;
   /** Daemon mode: who restarts. */
@@ -61,6 +74,9 @@ export interface RestartCoordinatorOptions {
    */
   readonly daemonHealthIntervalMs?: number | null;
 }
+
+/** Consecutive failed health checks that mean "down, not just restarting" to a waiting caller. */
+const NOT_SERVING_CHECKS = 3;
 
 interface Batch {
   reasons: string[];
@@ -186,8 +202,9 @@ export class RestartCoordinator {
       this.#logger.warn('a config change needs a cloudflared restart, but none is possible', { reason: input.reason });
       return { restarted: false, pending: true, detail: `Restart cloudflared by hand: ${why}.` };
     }
+    const requestedAt = this.#clock.now();
     const done = this.#join([input.reason], [input.requestedBy], wait);
-    if (!wait || !done) return { restarted: false, pending: true, detail: 'The restart was not awaited.' };
+    if (!wait || !done) return { restarted: false, pending: true, detail: 'The restart was not awaited.', requestedAt };
     const timeout = new AbortController();
     const timedOut = this.#clock
       .sleep(timeoutMs, timeout.signal)
@@ -268,28 +285,87 @@ export class RestartCoordinator {
   async #inClient(input: RestartRequestInput, wait: boolean, timeoutMs: number): Promise<RestartRequestResult> {
     const requestedAt = this.#clock.now();
     await this.#store.restarts.add({ at: requestedAt, reason: input.reason, requestedBy: input.requestedBy });
-    if (!wait) return { restarted: false, pending: true, detail: 'Queued for the daemon; not awaited.' };
+    if (!wait) return { restarted: false, pending: true, detail: 'Queued for the daemon; not awaited.', requestedAt };
     const silence = await this.#daemonSilence(requestedAt);
     if (silence !== null) return { restarted: false, pending: true, detail: silence };
-    const deadline = requestedAt + timeoutMs;
+    return this.#pollAudit(requestedAt, timeoutMs, false);
+  }
+
+  /**
+   * Waits for the restart a request queued earlier (`requestRestart({wait: false})`, under the
+   * mutation lock) asked for, without queuing another: resolves `{restarted: true}` once a full
+   * restart that began at or after `since` is done. Answers pending at once when no daemon runs,
+   * when the tunnel is not serving now (it cannot become ready on this restart either; the change
+   * is stored and applied by the next successful restart), as soon as a restart since then failed,
+   * and after `restart.waitTimeoutMs` (10 s) at the latest — a caller never waits for cloudflared's
+   * whole start timeout.
+   */
+  async awaitRestart(input: AwaitRestartInput): Promise<RestartRequestResult> {
+    if (!this.restartNeeded) return { restarted: false, pending: false };
+    const timeoutMs = input.timeoutMs ?? this.#restart.waitTimeoutMs ?? 10_000;
+    if (this.mode === 'client') {
+      const silence = await this.#daemonSilence(this.#clock.now());
+      if (silence !== null) return { restarted: false, pending: true, detail: silence };
+    } else if (!this.#manager || !this.#controller?.capabilities.canRestart) {
+      const why =
+        this.#controller?.capabilities.reasons?.canRestart ??
+        'no process controller can restart cloudflared here (cloudflared.controller is `none`)';
+      return { restarted: false, pending: true, detail: `Restart cloudflared by hand: ${why}.` };
+    }
+    return this.#pollAudit(input.since, timeoutMs, true);
+  }
+
+  /** Reads the audit log until a full restart since `since` completed, one failed (when `failFast`), or the timeout. */
+  async #pollAudit(since: number, timeoutMs: number, failFast: boolean): Promise<RestartRequestResult> {
+    const deadline = this.#clock.now() + timeoutMs;
     let lastFailure: AuditEntry | undefined;
+    let checkedHealth = !failFast;
     for (;;) {
-      const entries = await this.#store.audit.query({ action: RESTART_AUDIT_ACTION, since: requestedAt, limit: 50 });
+      const entries = await this.#store.audit.query({ action: RESTART_AUDIT_ACTION, since, limit: 50 });
       // Any full restart that began after the request reloaded the config written before it.
       const done = entries.find((e) => e.outcome === 'ok' && e.params.scope === 'all');
       if (done) return { restarted: true, pending: false };
       lastFailure = entries.find((e) => e.outcome === 'error') ?? lastFailure;
+      if (failFast && lastFailure) {
+        return {
+          restarted: false,
+          pending: true,
+          detail: `The restart failed (${lastFailure.message}). The change is stored; the next successful restart applies it.`,
+        };
+      }
+      if (!checkedHealth) {
+        checkedHealth = true;
+        const down = await this.#notServing(since);
+        if (down !== null) return { restarted: false, pending: true, detail: down };
+      }
       if (this.#clock.now() >= deadline) {
         return {
           restarted: false,
           pending: true,
           detail: lastFailure
             ? `The daemon's restart failed (${lastFailure.message}); it keeps retrying.`
-            : `No restart completed within ${timeoutMs} ms. Is the tunnel-manager daemon running?`,
+            : failFast
+              ? `The restart did not finish within ${timeoutMs} ms; it goes on and applies the stored change.`
+              : `No restart completed within ${timeoutMs} ms. Is the tunnel-manager daemon running?`,
         };
       }
       await this.#clock.sleep(Math.min(this.#pollIntervalMs, Math.max(1, deadline - this.#clock.now())));
     }
+  }
+
+  /**
+   * Why the tunnel is not serving right now, or null when it may be: its last three health checks
+   * before `before` found it down and the daemon's last restart failed (it is backing off). Down
+   * checks alone are not enough — a daemon starting up, or a restart under way, has them too, and
+   * then the restart this caller waits for may well succeed.
+   */
+  async #notServing(before: number): Promise<string | null> {
+    const recent = await this.#store.health.list({ limit: NOT_SERVING_CHECKS });
+    if (recent.length < NOT_SERVING_CHECKS || recent.some((s) => s.at > before || s.status !== 'down')) return null;
+    const [lastRestart] = await this.#store.audit.query({ action: RESTART_AUDIT_ACTION, limit: 1 });
+    if (lastRestart?.outcome !== 'error') return null;
+    const latest = recent[0] as (typeof recent)[number];
+    return `cloudflared is down (${latest.detail ?? 'not ready'}; the last restart failed: ${lastRestart.message}), so the change is not live yet: it is stored and the next successful restart applies it.`;
   }
 
   /** Why no daemon seems to run (its health checks have stopped), or null when one does or when not asked to tell. */

@@ -6,6 +6,7 @@ import { isTunnelError, TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { IngressSnapshot, IngressStore } from '../ports/ingress-store.js';
 import type { Logger } from '../ports/logger.js';
+import { DEFAULT_CATCH_ALL, withCatchAll } from './first-run.js';
 import { compileIngressRules, type IngressMatch } from './match.js';
 import { findPartialShadows, findShadowingRule, isRuleFor, managedPlacementIndex, shadowedError } from './placement.js';
 import { describeRule, sameValue } from './rules.js';
@@ -41,11 +42,28 @@ export interface IngressMutationResult {
   readonly ruleNumber?: number;
   /** E.g. earlier rules with a path filter that take some of the hostname's paths. */
   readonly warnings: readonly string[];
+  /** True when there were no rules yet and this call created the list (the rule and a catch-all). */
+  readonly createdList?: boolean;
+}
+
+/** A first managed rule created the ingress list (see {@link IngressManagerOptions.onListCreated}). */
+export interface IngressListCreated {
+  readonly hostname: string;
+  readonly owner: string;
+  /** The catch-all put last, e.g. `http_status:404`. */
+  readonly catchAll: string;
+  /** The store's version after the write. */
+  readonly version: string;
 }
 
 export interface IngressManagerOptions {
   /** Attempts of a read-change-write cycle before a `CONCURRENT_CHANGE` is given up. @default 8 */
   readonly maxAttempts?: number;
+  /**
+   * Called after a first managed rule created the ingress list on a configuration that had none
+   * (the wiring audits it). Must not throw; an error is logged and ignored.
+   */
+  readonly onListCreated?: (event: IngressListCreated) => void | Promise<void>;
 }
 
 /** A store that can run a read-change-write cycle under its own lock (the local file store can). */
@@ -63,6 +81,7 @@ interface Plan {
   readonly rules: readonly IngressRule[] | null;
   readonly ruleIndex?: number;
   readonly warnings: readonly string[];
+  readonly createdList?: boolean;
 }
 
 /**
@@ -73,6 +92,7 @@ interface Plan {
 export class IngressManager {
   readonly #maxAttempts: number;
   readonly #logger: Logger;
+  readonly #onListCreated: IngressManagerOptions['onListCreated'];
 
   constructor(
     private readonly store: IngressStore,
@@ -82,6 +102,7 @@ export class IngressManager {
   ) {
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);
     this.#logger = logger.child({ component: 'ingress-manager' });
+    this.#onListCreated = options.onListCreated;
   }
 
   read(): Promise<IngressSnapshot> {
@@ -124,6 +145,7 @@ export class IngressManager {
     const result = await this.#mutate((rules) => planUpsert(rules, rule, previous));
     if (result.changed)
       this.#logger.info('managed ingress rule written', { hostname, owner: request.owner, service: request.service });
+    if (result.changed && result.createdList) await this.#listCreated(hostname, request.owner, result.version);
     return result;
   }
 
@@ -165,12 +187,23 @@ export class IngressManager {
     return { ...result, upgraded };
   }
 
+  async #listCreated(hostname: string, owner: string, version: string): Promise<void> {
+    const event = { hostname, owner, catchAll: DEFAULT_CATCH_ALL.service, version };
+    this.#logger.info('ingress list created by the first managed rule', event);
+    try {
+      await this.#onListCreated?.(event);
+    } catch (error) {
+      this.#logger.warn('onListCreated failed', { error: String(error) });
+    }
+  }
+
   async #mutate(plan: (rules: readonly IngressRule[]) => Plan): Promise<IngressMutationResult> {
     const done = (snapshot: IngressSnapshot, changed: boolean, p: Plan): IngressMutationResult => ({
       changed,
       version: snapshot.version,
       warnings: p.warnings,
       ...(p.ruleIndex === undefined ? {} : { ruleNumber: p.ruleIndex + 1 }),
+      ...(p.createdList ? { createdList: true } : {}),
     });
     if (canLock(this.store)) {
       let last: Plan = { rules: null, warnings: [] };
@@ -243,9 +276,11 @@ const pathOf = (rule: IngressRule): string => rule.path ?? '';
 /**
  * The rules after upserting `rule` (null: already so), per the placement policy. With
  * `previousPath`, the owner's rule at that path is replaced in the same write (a re-target that
- * moves the rule to another path, and so possibly to another place).
+ * moves the rule to another path, and so possibly to another place). With no rules yet (a first
+ * run), the list is created with `rule` and a catch-all.
  */
-export function planUpsert(rules: readonly IngressRule[], rule: IngressRule, previousPath?: string): Plan {
+export function planUpsert(stored: readonly IngressRule[], rule: IngressRule, previousPath?: string): Plan {
+  const rules = withCatchAll(stored);
   const hostname = rule.hostname ?? '';
   const owner = rule.managed?.owner;
   const self = rule.managed?.instance ?? '';
@@ -281,6 +316,7 @@ export function planUpsert(rules: readonly IngressRule[], rule: IngressRule, pre
     rules: [...rules.slice(0, index), rule, ...rules.slice(index)],
     ruleIndex: index,
     warnings: partialWarnings(rules, index, hostname),
+    ...(stored.length === 0 ? { createdList: true } : {}),
   };
 }
 

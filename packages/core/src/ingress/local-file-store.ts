@@ -29,6 +29,7 @@ import { NoopLogger } from '../runtime/loggers.js';
 import { SystemClock } from '../runtime/system-clock.js';
 import { type ParsedConfigFile, parseConfigFile, rewriteIngress } from './config-file.js';
 import { type HeldFileLock, tryLockFile } from './file-lock.js';
+import { hasNoIngressYet } from './first-run.js';
 import { formatProblem, type IngressProblem } from './problems.js';
 import { assertWritableRule } from './safety.js';
 
@@ -129,6 +130,14 @@ function fsError(error: unknown, action: string, path: string): TunnelError {
   });
 }
 
+/**
+ * Whether the file cannot be read as rules. A file without ingress rules yet (what `cloudflared
+ * tunnel create` leaves) is not broken: cloudflared runs it, and it reads as no rules.
+ */
+function isBroken(loaded: Loaded): boolean {
+  return loaded.file.errors.length > 0 && !(loaded.text !== null && hasNoIngressYet(loaded.file));
+}
+
 function invalidFile(path: string, loaded: Loaded): TunnelError {
   const problems = loaded.file.errors;
   const shown = problems.slice(0, 5).map(formatProblem).join('; ');
@@ -139,9 +148,10 @@ function invalidFile(path: string, loaded: Loaded): TunnelError {
       ? `The cloudflared configuration ${path} does not exist.`
       : `The cloudflared configuration ${path} is not valid: ${shown}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}.`,
     {
+      // Front-end neutral: the CLI, MCP and library users all read this hint.
       hint: missing
-        ? 'Create it (or set ingress.configPath), or write the rules with { repair: true } to create it.'
-        : 'Fix the file by hand (cloudflared would refuse it too), restore a backup, or write the rules with { repair: true }. It was not changed.',
+        ? "Create it with `tunnel:` and `credentials-file:` (what `cloudflared tunnel create` leaves; the first route adds the ingress list), or point ingress.configPath at cloudflared's config.yml."
+        : 'Fix the file by hand (cloudflared would refuse it too) or restore one of its backups. It was not changed.',
       details: { path, version: loaded.version, problems: problems.map((p) => ({ ...p })) },
     },
   );
@@ -196,7 +206,7 @@ export class LocalFileIngressStore implements IngressStore {
 
   async read(): Promise<IngressSnapshot> {
     const loaded = await this.#load();
-    if (loaded.file.errors.length > 0) throw invalidFile(this.path, loaded);
+    if (isBroken(loaded)) throw invalidFile(this.path, loaded);
     return this.#snapshot(loaded.file, loaded.version);
   }
 
@@ -252,7 +262,7 @@ export class LocalFileIngressStore implements IngressStore {
   ): Promise<{ snapshot: IngressSnapshot; changed: boolean }> {
     return this.#withLock(async (assertHeld) => {
       const current = await this.#load();
-      if (current.file.errors.length > 0) throw invalidFile(this.path, current);
+      if (isBroken(current)) throw invalidFile(this.path, current);
       const before = this.#snapshot(current.file, current.version);
       const rules = change(before);
       if (rules === null) return { snapshot: before, changed: false };
@@ -267,7 +277,7 @@ export class LocalFileIngressStore implements IngressStore {
     repair: boolean,
     assertHeld: () => void,
   ): Promise<IngressSnapshot> {
-    const broken = current.file.errors.length > 0;
+    const broken = isBroken(current);
     if (broken && !repair) throw invalidFile(this.path, current);
     const base = broken && !this.#parsesAsYaml(current.file) ? parseConfigFile('') : current.file;
     const next = rewriteIngress(base, rules, (rule, index) => assertWritableRule(rule, index + 1));

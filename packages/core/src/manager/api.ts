@@ -4,6 +4,7 @@ import type { Domain } from '../domain/domain.js';
 import type { HealthSample, HealthStatus, ProcessState, TunnelApiStatus } from '../domain/health.js';
 import type { CnameRoute, RouteState, ServiceScheme } from '../domain/route.js';
 import type { OriginSettings } from '../domain/route-options.js';
+import type { LabelProblem } from '../ports/state-store.js';
 
 /*
  * The façade every front-end uses (MCP tools, CLI commands, library callers). Front-ends
@@ -159,6 +160,11 @@ export interface StatusReport {
   readonly restartPending: boolean;
   readonly routes: Readonly<Record<RouteState, number>>;
   readonly domains: readonly { readonly name: string; readonly status: string }[];
+  /**
+   * Containers whose `tunnel.*` labels could not be published (docker.labels), as of the
+   * daemon's last pass; a project sees those naming it.
+   */
+  readonly labelProblems: readonly LabelProblem[];
 }
 
 /**

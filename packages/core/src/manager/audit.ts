@@ -11,6 +11,8 @@ export const AUDIT_ACTIONS = {
   recover: 'cname.recover',
   reconcile: 'reconcile.apply',
   upgradeMarks: 'marks.upgrade',
+  /** A first managed rule created the ingress list (with a catch-all) on a configuration that had none. */
+  ingressListCreated: 'ingress.list_created',
 } as const;
 
 /** Strings longer than this are cut in audit parameters (hostile input can be megabytes). */

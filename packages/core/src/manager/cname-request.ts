@@ -1,5 +1,5 @@
 import { Actor, ADMIN_OWNER, parseProjectName } from '../domain/actor.js';
-import { Hostname } from '../domain/hostname.js';
+import { Hostname, hostnameFromSubdomain } from '../domain/hostname.js';
 import { parseInstanceId } from '../domain/instance.js';
 import type { OriginSettings } from '../domain/route-options.js';
 import { TunnelError } from '../errors.js';
@@ -37,10 +37,13 @@ function invalid(message: string, hint: string, field: string): TunnelError {
 
 /** Checks an actor handed over by a front-end (core trusts who it is, not its shape). */
 export function parseActor(input: unknown): Actor {
-  const actor = input as { kind?: unknown; project?: unknown } | null;
+  const actor = input as { kind?: unknown; project?: unknown; via?: unknown } | null;
   if (actor && typeof actor === 'object') {
     if (actor.kind === 'admin') return Actor.admin();
-    if (actor.kind === 'project') return Actor.project(parseProjectName(actor.project));
+    if (actor.kind === 'project') {
+      const project = parseProjectName(actor.project);
+      return typeof actor.via === 'string' ? Actor.project(project, actor.via) : Actor.project(project);
+    }
   }
   throw invalid('The call has no valid actor.', 'Pass Actor.project(<name>) or Actor.admin().', 'actor');
 }
@@ -87,7 +90,7 @@ export function requestedHostname(raw: Record<string, unknown>, defaultDomain: s
     throw invalid(`"domain" must be a string, got ${shown(zone)}.`, 'Pass a zone such as "example.com".', 'domain');
   // The domain is checked on its own first, so a wildcard or junk in it cannot hide in the join.
   const parent = Hostname.parse(zone);
-  return Hostname.parse(`${subdomain}.${parent.value}`, { allowWildcard: true });
+  return hostnameFromSubdomain(subdomain, parent);
 }
 
 /**

@@ -173,7 +173,7 @@ export async function decide(
       {
         hint:
           v.actor.kind === 'admin'
-            ? 'Pass adopt: true to replace it with the tunnel CNAME, or pick another hostname.'
+            ? 'Adopt it explicitly to replace it with the tunnel CNAME (`--adopt` in the CLI, `adopt: true` in the library and MCP), or pick another hostname.'
             : 'Pick another hostname, or ask an admin to adopt the record.',
         details: {
           hostname: name,

@@ -10,9 +10,10 @@ import { TOKENS, type TokenName } from '../di/tokens.js';
 import { isTunnelError } from '../errors.js';
 import type { RestartCoordinatorMode } from '../health/restart-coordinator.js';
 import { createHealthServices } from '../health/services.js';
-import { IngressManager } from '../ingress/ingress-manager.js';
+import { type IngressListCreated, IngressManager } from '../ingress/ingress-manager.js';
 import type { TunnelStatusSource } from '../ports/dns-provider.js';
 import type { ProcessController } from '../ports/process-controller.js';
+import { AUDIT_ACTIONS, AuditTrail } from './audit.js';
 import type { PipelineHooks } from './pipeline.js';
 import { TunnelManager } from './tunnel-manager.js';
 
@@ -84,7 +85,9 @@ export function createTunnelManager(config: TunnelConfig, options: CreateTunnelM
       config,
       store,
       dns: () => resolvePort(container, 'DnsProvider'),
-      ingress: new IngressManager(ingressStore, clock, logger),
+      ingress: new IngressManager(ingressStore, clock, logger, {
+        onListCreated: auditListCreated(store, clock, logger),
+      }),
       restarts: health.coordinator,
       topology,
       clock,
@@ -104,6 +107,29 @@ export function createTunnelManager(config: TunnelConfig, options: CreateTunnelM
     if (!overridden.has('StateStore')) void store.close();
     throw error;
   }
+}
+
+/**
+ * Audits the creation of the ingress list by a first rule on a configuration that had none
+ * (a first run): the operator sees when and by whose route the catch-all appeared.
+ */
+function auditListCreated(
+  store: ConstructorParameters<typeof AuditTrail>[0],
+  clock: ConstructorParameters<typeof AuditTrail>[1],
+  logger: ConstructorParameters<typeof AuditTrail>[2],
+): (event: IngressListCreated) => Promise<void> {
+  const audit = new AuditTrail(store, clock, logger);
+  return async (event) => {
+    await audit.record({
+      actor: event.owner,
+      project: event.owner,
+      action: AUDIT_ACTIONS.ingressListCreated,
+      target: event.hostname,
+      params: { catchAll: event.catchAll, version: event.version },
+      startedAt: clock.now(),
+      message: `no ingress rules yet: created the list with ${event.hostname} and the catch-all ${event.catchAll}`,
+    });
+  };
 }
 
 /** The daemon's tunnel status source; a missing account or tunnel id only loses the API check. */

@@ -4,7 +4,7 @@ import { classifyRecord, isOurs } from '../domain/ownership.js';
 import { type CnameRoute, ROUTE_STATES, type RouteError, type RouteState, type ServiceSpec } from '../domain/route.js';
 import type { OriginSettings } from '../domain/route-options.js';
 import { isTunnelError, TunnelError, toTunnelError } from '../errors.js';
-import type { RestartRequestInput, RestartRequestResult } from '../health/restart-coordinator.js';
+import type { AwaitRestartInput, RestartRequestInput, RestartRequestResult } from '../health/restart-coordinator.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
 import type { Clock } from '../ports/clock.js';
 import type { DnsProvider, DnsRecord } from '../ports/dns-provider.js';
@@ -52,6 +52,8 @@ export interface PipelineHooks {
 export interface RestartRequester {
   readonly restartNeeded: boolean;
   requestRestart(input: RestartRequestInput): Promise<RestartRequestResult>;
+  /** Waits for the restart an earlier request (its `requestedAt`) queued, without queuing another. */
+  awaitRestart(input: AwaitRestartInput): Promise<RestartRequestResult>;
 }
 
 export interface PipelineDeps {

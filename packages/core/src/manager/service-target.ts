@@ -3,6 +3,7 @@ import type { TopologySnapshot } from '../domain/topology.js';
 import { TunnelError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Topology } from '../ports/topology.js';
+import { selectCurrentTarget } from '../topology/current-target.js';
 import { selectTarget, type TargetSelection } from '../topology/target-selector.js';
 import type { ValidatedCnameRequest } from './cname-request.js';
 
@@ -49,9 +50,8 @@ export async function selectServiceTarget(v: ValidatedCnameRequest, deps: Servic
       networks: [],
     };
   }
-  return selectTarget(
-    snapshot,
-    { actor: v.actor, container: v.service.container, port: v.service.port, scheme: v.service.scheme },
-    { ownershipGuard: deps.config.docker.ownershipGuard },
-  );
+  const request = { actor: v.actor, container: v.service.container, port: v.service.port, scheme: v.service.scheme };
+  const options = { ownershipGuard: deps.config.docker.ownershipGuard };
+  if (!deps.topology) return selectTarget(snapshot, request, options);
+  return selectCurrentTarget(deps.topology, request, options, snapshot);
 }

@@ -243,7 +243,7 @@ export class TunnelManager implements TunnelManagerApi {
       const settled =
         decision.kind === 'unchanged'
           ? { restartPending: (await this.#store.restarts.pending()) > 0 }
-          : await this.#settleRestart(outcome, `ingress rule for ${v.hostname.value}`, Actor.describe(v.actor));
+          : await this.#settleRestart(outcome);
       const result: CnameResult = {
         route: outcome.route,
         publicUrl: `https://${v.hostname.value}`,
@@ -324,10 +324,14 @@ export class TunnelManager implements TunnelManagerApi {
         if (route && !Actor.mayActOn(a, route.owner)) {
           // Only a project can get here (an admin may act on every route), and, as for
           // HOSTNAME_TAKEN, one project is not told which other project holds a hostname.
-          throw new TunnelError('NOT_OWNER', `${name.value} belongs to another project, not ${Actor.describe(a)}.`, {
-            hint: 'Only the owner (or an admin) can delete it.',
-            details: { hostname: name.value },
-          });
+          throw new TunnelError(
+            'NOT_OWNER',
+            `${name.value} belongs to another project, not ${a.kind === 'project' ? `project ${a.project}` : 'admin'}.`,
+            {
+              hint: 'Only the owner (or an admin) can delete it.',
+              details: { hostname: name.value },
+            },
+          );
         }
         if (
           route &&
@@ -373,7 +377,7 @@ export class TunnelManager implements TunnelManagerApi {
       });
       owner = outcome.route.owner;
       const dnsRecordDeleted = (await this.#store.routes.listLive(name.value)).length === 0;
-      const settled = await this.#settleRestart(outcome, `ingress rule removed for ${shown}`, Actor.describe(a));
+      const settled = await this.#settleRestart(outcome);
       const result: DeleteResult = {
         hostname: name.value,
         path: outcome.route.path,
@@ -504,12 +508,13 @@ export class TunnelManager implements TunnelManagerApi {
 
   async getStatus(actor: Actor): Promise<StatusReport> {
     const a = parseActor(actor);
-    const [samples, restarts, pending, counts, domains] = await Promise.all([
+    const [samples, restarts, pending, counts, domains, labelProblems] = await Promise.all([
       this.#store.health.list({ limit: 20 }),
       this.#store.audit.query({ action: RESTART_AUDIT_ACTION, limit: 1 }),
       this.#store.restarts.pending(),
       a.kind === 'admin' ? this.#store.routes.countByState() : this.#ownCounts(a.project),
       this.#domains.list(),
+      this.#store.labels.listProblems(),
     ]);
     const newest = samples[0];
     const last = restarts[0];
@@ -545,6 +550,7 @@ export class TunnelManager implements TunnelManagerApi {
       restartPending: pending > 0,
       routes: counts,
       domains: domains.map((d) => ({ name: d.name, status: d.status })),
+      labelProblems: a.kind === 'admin' ? labelProblems : labelProblems.filter((p) => p.project === a.project),
     };
   }
 
@@ -680,7 +686,7 @@ export class TunnelManager implements TunnelManagerApi {
   }
 
   /** After the lock is released: waits for the queued restart when configured to. */
-  async #settleRestart(outcome: PipelineOutcome, reason: string, requestedBy: string): Promise<Settled> {
+  async #settleRestart(outcome: PipelineOutcome): Promise<Settled> {
     const queued = outcome.restart;
     if (queued === null || !queued.pending) return { restartPending: false };
     if (!this.#config.restart.waitForRestart) {
@@ -689,7 +695,9 @@ export class TunnelManager implements TunnelManagerApi {
         restartDetail: 'restart.waitForRestart is off: the restart is queued for the daemon and not awaited.',
       };
     }
-    const waited = await this.#restarts.requestRestart({ reason, requestedBy, wait: true });
+    // The pipeline queued the one request for this change under the lock; wait for it, not a second one.
+    const waited =
+      queued.requestedAt === undefined ? queued : await this.#restarts.awaitRestart({ since: queued.requestedAt });
     return waited.pending
       ? { restartPending: true, ...(waited.detail ? { restartDetail: waited.detail } : {}) }
       : { restartPending: false };

@@ -1,7 +1,11 @@
 import type { IngressRule } from '../domain/ingress.js';
 
 export interface IngressSnapshot {
-  /** The ordered rules; the last one is the catch-all. */
+  /**
+   * The ordered rules; the last one is the catch-all. Empty when the configuration has no
+   * ingress rules yet (a `config.yml` as `cloudflared tunnel create` leaves it, a remote
+   * configuration at version 0): cloudflared runs that, answering 503 to every request.
+   */
   readonly rules: readonly IngressRule[];
   /** Opaque; changes whenever the stored rules change (a content hash, a remote version). */
   readonly version: string;
@@ -48,6 +52,8 @@ export interface IngressBackup {
  * - must keep everything they do not model (other settings, comments, unmanaged rules) as found;
  * - must report an unreadable or invalid stored configuration with `INGRESS_INVALID` on read and
  *   must not overwrite it unless explicitly asked to repair it;
+ * - must read a configuration without ingress rules yet (which cloudflared runs) as no rules,
+ *   not as invalid, and must accept a first write onto it, keeping everything else;
  * - must not log credentials.
  */
 export interface IngressStore {

@@ -216,6 +216,50 @@ export interface RestartRequestQueue {
   pending(): Promise<number>;
 }
 
+/** A hostname published from container labels (see LabelPublisher). */
+export interface LabelPublication {
+  readonly hostname: string;
+  readonly project: string;
+  readonly service: { readonly container: string; readonly port: number; readonly scheme: string };
+  /** Ids of the containers that asked for it at the last pass. */
+  readonly containers: readonly string[];
+  /** Since when no container asks for it; null while one does. */
+  readonly missingSince: number | null;
+  readonly updatedAt: number;
+}
+
+/** A container whose labels could not be published. */
+export interface LabelProblem {
+  readonly containerId: string;
+  readonly containerName: string;
+  readonly project: string | null;
+  readonly hostname: string | null;
+  /** An ErrorCode (`INVALID_INPUT`, `HOSTNAME_TAKEN`, …). */
+  readonly code: string;
+  readonly message: string;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  /** How many passes found a problem with this container since it was first seen. */
+  readonly count: number;
+}
+
+/**
+ * What the label publisher keeps between passes and processes.
+ *
+ * `replaceProblems` must replace the whole set in one transaction, keeping `firstSeen` and
+ * adding one to `count` for a container that already had a problem.
+ */
+export interface LabelRepository {
+  listPublications(): Promise<LabelPublication[]>;
+  savePublication(publication: LabelPublication): Promise<void>;
+  removePublication(hostname: string): Promise<void>;
+  replaceProblems(
+    problems: readonly Omit<LabelProblem, 'firstSeen' | 'lastSeen' | 'count'>[],
+    at: number,
+  ): Promise<void>;
+  listProblems(): Promise<LabelProblem[]>;
+}
+
 /**
  * The manager's state. See each repository for its duties. `close` must be safe to call twice.
  */
@@ -229,5 +273,6 @@ export interface StateStore {
   readonly restarts: RestartRequestQueue;
   readonly ingressOwners: IngressOwnerRepository;
   readonly replaced: ReplacedRecordRepository;
+  readonly labels: LabelRepository;
   close(): Promise<void>;
 }

@@ -22,6 +22,20 @@ export interface Topology {
   snapshot(options?: SnapshotOptions): Promise<TopologySnapshot>;
   /** Forces a fresh snapshot. */
   refresh(): Promise<TopologySnapshot>;
+  /**
+   * Checks what `snapshot` says of one container (by name, id or alias) against the engine now.
+   * Implementations must return `snapshot` itself when the engine agrees, and a fresh snapshot
+   * when it does not (the container changed, appeared or was removed); must return `snapshot`
+   * when the engine cannot be asked (no access, down) rather than throw. Cheaper than
+   * `refresh()`: one inspect call when nothing changed.
+   */
+  recheck?(container: string, snapshot: TopologySnapshot): Promise<TopologySnapshot>;
+  /**
+   * Calls `listener` with every snapshot taken from now on (after events, the TTL, a refresh).
+   * Implementations must not call it for a snapshot read from the cache, and must not let a
+   * listener's error stop the topology. Returns the unsubscribe function.
+   */
+  onChange?(listener: (snapshot: TopologySnapshot) => void): () => void;
   /** Stops event streams and timers. */
   close?(): Promise<void>;
 }

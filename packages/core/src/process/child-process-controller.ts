@@ -1,5 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  type FSWatcher,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, extname } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -19,7 +28,7 @@ import { NoopLogger } from '../runtime/loggers.js';
 import { SystemClock } from '../runtime/system-clock.js';
 import { defaultCloudflaredArgs, metricsUrlFor, planReplicaArgs } from './cloudflared-args.js';
 import { isSameProcess, procInfo } from './proc.js';
-import { explainFromLog, RotatingLogFile } from './rotating-log.js';
+import { explainFromLog, MIN_CHECK_MS, RotatingLogFile } from './rotating-log.js';
 
 export interface ChildProcessControllerOptions {
   /** The cloudflared executable. */
@@ -28,6 +37,8 @@ export interface ChildProcessControllerOptions {
   readonly args: readonly string[];
   /** @default 1 */
   readonly replicas?: number;
+  /** Pass `--no-autoupdate` unless the args say something about auto-update (see `planReplicaArgs`). @default true */
+  readonly noAutoupdate?: boolean;
   /** SIGTERM → this long → SIGKILL. Passed to cloudflared as `--grace-period` unless the args set one. @default 30000 */
   readonly gracePeriodMs?: number;
   /** Records the running replicas (JSON) so a restarted daemon adopts them. */
@@ -49,7 +60,10 @@ export interface ChildProcessControllerOptions {
   readonly logger?: Logger;
   /** A pidfile lock not refreshed for this long belongs to a dead process. @default 10000 */
   readonly lockStaleMs?: number;
-  /** How often log sizes are checked for rotation. @default 10000 */
+  /**
+   * The longest time between two checks of the log sizes; a fast-growing log is checked sooner
+   * (see `RotatingLogFile.check`). A check is one stat() per replica. @default 1000
+   */
   readonly logCheckIntervalMs?: number;
 }
 
@@ -146,6 +160,10 @@ export class ChildProcessController implements ProcessController {
   #loaded = false;
   #queue: Promise<unknown> = Promise.resolve();
   #rotationTimer: { cancel(): void } | null = null;
+  /** The next rotation check is already due within MIN_CHECK_MS. */
+  #rotationSoon = false;
+  /** Wake a check when a log is written to (a timer alone lets a burst overshoot the limit). */
+  #logWatchers = new Map<string, FSWatcher>();
   #closed = false;
 
   constructor(options: ChildProcessControllerOptions) {
@@ -168,7 +186,7 @@ export class ChildProcessController implements ProcessController {
     // Fail on unusable arguments now, not at the first restart.
     for (let i = 0; i < replicas; i++) {
       try {
-        planReplicaArgs(options.args, i, this.#options.gracePeriodMs);
+        planReplicaArgs(options.args, i, this.#options.gracePeriodMs, { noAutoupdate: this.#options.noAutoupdate });
       } catch (error) {
         throw new TunnelError('CONFIG_INVALID', `cloudflared.child.args: ${(error as Error).message}.`, {
           hint: 'Give --metrics as host:port, e.g. 127.0.0.1:20241 (or 127.0.0.1:0 to let the manager pick).',
@@ -202,6 +220,7 @@ export class ChildProcessController implements ProcessController {
       args: child.args ?? defaultCloudflaredArgs(config.ingress.configPath),
       replicas: child.replicas,
       gracePeriodMs: config.cloudflared.gracePeriodMs,
+      noAutoupdate: config.cloudflared.noAutoupdate,
       pidFile: child.pidFile,
       logFile: child.logFile,
       logMaxBytes: child.logMaxBytes,
@@ -221,7 +240,7 @@ export class ChildProcessController implements ProcessController {
 
   async status(): Promise<ProcessStatus> {
     this.#refreshFromPidFile();
-    this.#rotateLogs();
+    this.#rotateLogs(this.#logCheckIntervalMs);
     const replicas: ReplicaStatus[] = [];
     const details: string[] = [];
     let first: { replica: Replica; state: ProcessState } | null = null;
@@ -308,6 +327,8 @@ export class ChildProcessController implements ProcessController {
     this.#closed = true;
     this.#rotationTimer?.cancel();
     this.#rotationTimer = null;
+    for (const watcher of this.#logWatchers.values()) watcher.close();
+    this.#logWatchers.clear();
     if (this.#options.stopOnExit) await this.stop({ graceful: true });
   }
 
@@ -424,7 +445,9 @@ export class ChildProcessController implements ProcessController {
   }
 
   async #spawn(replica: Replica, reason: string): Promise<void> {
-    const plan = planReplicaArgs(this.#options.args, replica.index, this.#options.gracePeriodMs);
+    const plan = planReplicaArgs(this.#options.args, replica.index, this.#options.gracePeriodMs, {
+      noAutoupdate: this.#options.noAutoupdate,
+    });
     const port = plan.metrics.port === 0 ? await freePort(plan.metrics.host) : plan.metrics.port;
     const args = plan.build(port);
     const metricsUrl = metricsUrlFor({ host: plan.metrics.host, port });
@@ -535,23 +558,59 @@ export class ChildProcessController implements ProcessController {
     }
   }
 
-  #rotateLogs(): void {
+  /** Checks every replica's log; returns when the next check is due (the soonest any log needs). */
+  #rotateLogs(intervalMs: number): number {
+    let next = intervalMs;
     for (const replica of this.#replicas) {
       try {
-        if (replica.log.rotateIfNeeded()) this.#logger.info('rotated cloudflared log', { file: replica.log.path });
+        const { rotated, nextCheckInMs } = replica.log.check(this.#clock.now(), intervalMs);
+        if (rotated) this.#logger.info('rotated cloudflared log', { file: replica.log.path });
+        next = Math.min(next, nextCheckInMs);
       } catch (error) {
         this.#logger.warn('cannot rotate the cloudflared log', { file: replica.log.path, error });
       }
     }
+    return next;
   }
 
+  /**
+   * Checks the logs at most `logCheckIntervalMs` apart, sooner when one grows fast (its own
+   * estimate), and within MIN_CHECK_MS of a write (inotify through fs.watch): a burst after an
+   * idle spell is caught before it can carry the file past its limit.
+   */
   #scheduleRotation(): void {
-    if (this.#rotationTimer || this.#closed) return;
-    const interval = this.#options.logCheckIntervalMs ?? 10_000;
-    const tick = () => {
-      this.#rotateLogs();
-      if (!this.#closed) this.#rotationTimer = this.#clock.setTimer(interval, tick);
-    };
-    this.#rotationTimer = this.#clock.setTimer(interval, tick);
+    if (this.#closed) return;
+    for (const replica of this.#replicas) {
+      if (this.#logWatchers.has(replica.log.path)) continue;
+      try {
+        const watcher = watch(replica.log.path, { persistent: false }, () => this.#checkLogsSoon());
+        watcher.on('error', () => {
+          watcher.close();
+          this.#logWatchers.delete(replica.log.path);
+        });
+        this.#logWatchers.set(replica.log.path, watcher);
+      } catch {
+        // No file yet, or no inotify: the timer alone still checks.
+      }
+    }
+    if (this.#rotationTimer) return;
+    this.#rotationTimer = this.#clock.setTimer(this.#logCheckIntervalMs, () => this.#rotationTick());
+  }
+
+  get #logCheckIntervalMs(): number {
+    return this.#options.logCheckIntervalMs ?? 1_000;
+  }
+
+  #rotationTick(): void {
+    this.#rotationSoon = false;
+    const next = this.#rotateLogs(this.#logCheckIntervalMs);
+    if (!this.#closed) this.#rotationTimer = this.#clock.setTimer(next, () => this.#rotationTick());
+  }
+
+  #checkLogsSoon(): void {
+    if (this.#closed || this.#rotationSoon || !this.#rotationTimer) return;
+    this.#rotationSoon = true;
+    this.#rotationTimer.cancel();
+    this.#rotationTimer = this.#clock.setTimer(MIN_CHECK_MS, () => this.#rotationTick());
   }
 }

@@ -7,7 +7,10 @@
 /** cloudflared's first fixed metrics port. */
 export const FIRST_METRICS_PORT = 20241;
 
-/** The default arguments: `tunnel --config <configPath> --metrics 127.0.0.1:20241 run`. */
+/**
+ * The default arguments: `tunnel --config <configPath> --metrics 127.0.0.1:20241 run` (the
+ * controller adds `--no-autoupdate`, see {@link ReplicaArgsOptions}).
+ */
 export function defaultCloudflaredArgs(configPath: string): string[] {
   return ['tunnel', '--config', configPath, '--metrics', `127.0.0.1:${FIRST_METRICS_PORT}`, 'run'];
 }
@@ -37,6 +40,28 @@ function findFlag(args: readonly string[], name: string): FlagPosition | null {
     }
   }
   return null;
+}
+
+/** Whether a boolean flag is given (`--name`, `-name`, `--name=…`), whatever its value. */
+function hasBooleanFlag(args: readonly string[], name: string): boolean {
+  return args.some(
+    (arg) => arg === `--${name}` || arg === `-${name}` || arg.startsWith(`--${name}=`) || arg.startsWith(`-${name}=`),
+  );
+}
+
+/**
+ * Whether a cloudflared command line turns auto-update off: `--no-autoupdate` (not `=false`) or
+ * `--autoupdate-freq 0`. `tunnel doctor` reads it from a running cloudflared's `/proc/<pid>/cmdline`,
+ * whatever started it (systemd unit, container, the daemon).
+ */
+export function autoupdateDisabled(args: readonly string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const flag = /^--?no-autoupdate(?:=(.*))?$/.exec(arg);
+    if (flag) return flag[1] === undefined || /^(1|t|true)$/i.test(flag[1]);
+  }
+  const freq = findFlag(args, 'autoupdate-freq');
+  return freq !== null && /^0+(?:s|m|h|ms)?$/.test(freq.value);
 }
 
 /** Where tunnel flags go: right after the `tunnel` word, or first when there is none. */
@@ -69,6 +94,15 @@ export function metricsUrlFor(address: MetricsAddress): string {
   return host.includes(':') ? `http://[${host}]:${address.port}` : `http://${host}:${address.port}`;
 }
 
+export interface ReplicaArgsOptions {
+  /**
+   * Add `--no-autoupdate` unless the arguments already say something about auto-update
+   * (`--no-autoupdate[=…]` or `--autoupdate-freq`). A supervised cloudflared must not replace
+   * its own binary and restart once a day behind the supervisor's back. @default true
+   */
+  readonly noAutoupdate?: boolean;
+}
+
 export interface ReplicaPlan {
   /** The metrics address as configured (port 0 means "allocate one"). */
   readonly metrics: MetricsAddress;
@@ -82,9 +116,15 @@ export interface ReplicaPlan {
  * - `--metrics host:0` gets a free port chosen by the controller (cloudflared would pick one we
  *   could not know);
  * - no `--metrics` gets `127.0.0.1:<20241+index>`;
- * - no `--grace-period` gets the controller's grace period.
+ * - no `--grace-period` gets the controller's grace period;
+ * - `--no-autoupdate` is added (see {@link ReplicaArgsOptions.noAutoupdate}).
  */
-export function planReplicaArgs(args: readonly string[], index: number, gracePeriodMs: number): ReplicaPlan {
+export function planReplicaArgs(
+  args: readonly string[],
+  index: number,
+  gracePeriodMs: number,
+  options: ReplicaArgsOptions = {},
+): ReplicaPlan {
   const found = findFlag(args, 'metrics');
   const parsed = found ? parseMetricsAddress(found.value) : null;
   if (found && !parsed) {
@@ -108,6 +148,8 @@ export function planReplicaArgs(args: readonly string[], index: number, gracePer
       const extra: string[] = [];
       if (!found) extra.push('--metrics', rendered);
       if (!findFlag(args, 'grace-period')) extra.push('--grace-period', goDuration(gracePeriodMs));
+      const saysAutoupdate = hasBooleanFlag(args, 'no-autoupdate') || findFlag(args, 'autoupdate-freq') !== null;
+      if ((options.noAutoupdate ?? true) && !saysAutoupdate) extra.push('--no-autoupdate');
       out.splice(insertAt(args), 0, ...extra);
       return out;
     },

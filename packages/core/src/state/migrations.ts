@@ -189,6 +189,35 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cnames_live_hostname ON cnames(hostname) WHERE state NOT IN ('deleted','failed');
     `,
   },
+  {
+    version: 4,
+    name: 'docker label publishing',
+    sql: `
+      -- Hostnames published from container labels (docker.labels): what was asked, and since
+      -- when no container asks for it any more (unpublished after docker.labels.gracePeriodMs).
+      CREATE TABLE label_publications (
+        hostname       TEXT PRIMARY KEY,
+        project        TEXT NOT NULL,
+        service        TEXT NOT NULL,
+        containers     TEXT NOT NULL,
+        missing_since  INTEGER,
+        updated_at     INTEGER NOT NULL
+      ) STRICT;
+
+      -- Containers whose labels could not be published, as of the last pass, for \`tunnel status\`.
+      CREATE TABLE label_problems (
+        container_id    TEXT PRIMARY KEY,
+        container_name  TEXT NOT NULL,
+        project         TEXT,
+        hostname        TEXT,
+        code            TEXT NOT NULL,
+        message         TEXT NOT NULL,
+        first_seen      INTEGER NOT NULL,
+        last_seen       INTEGER NOT NULL,
+        count           INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -15,6 +15,9 @@ import type {
   DomainRepository,
   HealthRepository,
   IngressOwnerRepository,
+  LabelProblem,
+  LabelPublication,
+  LabelRepository,
   NewRoute,
   ReplacedRecordRepository,
   RestartRequest,
@@ -254,6 +257,7 @@ export class SqliteStateStore implements StateStore {
   readonly restarts: RestartRequestQueue;
   readonly ingressOwners: IngressOwnerRepository;
   readonly replaced: ReplacedRecordRepository;
+  readonly labels: LabelRepository;
   readonly path: string;
   readonly #db: Database.Database;
   #closed = false;
@@ -270,6 +274,7 @@ export class SqliteStateStore implements StateStore {
     this.restarts = this.#restarts();
     this.ingressOwners = this.#ingressOwners();
     this.replaced = this.#replaced();
+    this.labels = this.#labels();
   }
 
   /** Opens (creating if needed) and migrates the database. */
@@ -715,14 +720,23 @@ export class SqliteStateStore implements StateStore {
             }
           }
           stmts.header.run(
-            JSON.stringify({ takenAt: snapshot.takenAt, docker: snapshot.docker, cloudflared: snapshot.cloudflared }),
+            JSON.stringify({
+              takenAt: snapshot.takenAt,
+              docker: snapshot.docker,
+              cloudflared: snapshot.cloudflared,
+              // A small list kept in the header: no table (and no migration) for it.
+              ...(snapshot.hostListeners === undefined ? {} : { hostListeners: snapshot.hostListeners }),
+            }),
           );
         }),
       load: async () =>
         this.#read(() => {
           const header = stmts.getHeader.get();
           if (!header) return null;
-          const head = JSON.parse(header.value) as Pick<TopologySnapshot, 'takenAt' | 'docker' | 'cloudflared'>;
+          const head = JSON.parse(header.value) as Pick<
+            TopologySnapshot,
+            'takenAt' | 'docker' | 'cloudflared' | 'hostListeners'
+          >;
           const networks: DockerNetwork[] = stmts.networks.all().map((n) => ({
             id: n.id,
             name: n.name,
@@ -800,6 +814,102 @@ export class SqliteStateStore implements StateStore {
       list: async () => this.#read(() => list.all().map(toToken)),
       revoke: async (id, at) => this.#write(() => revoke.run(at, id).changes > 0),
       touch: async (id, at) => this.#write(() => void touch.run(at, id)),
+    };
+  }
+
+  #labels(): LabelRepository {
+    const db = this.#db;
+    type PublicationRow = {
+      hostname: string;
+      project: string;
+      service: string;
+      containers: string;
+      missing_since: number | null;
+      updated_at: number;
+    };
+    type ProblemRow = {
+      container_id: string;
+      container_name: string;
+      project: string | null;
+      hostname: string | null;
+      code: string;
+      message: string;
+      first_seen: number;
+      last_seen: number;
+      count: number;
+    };
+    const stmts = {
+      publications: db.prepare<[], PublicationRow>('SELECT * FROM label_publications ORDER BY hostname'),
+      savePublication: db.prepare(
+        `INSERT INTO label_publications (hostname, project, service, containers, missing_since, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(hostname) DO UPDATE SET project = excluded.project, service = excluded.service,
+           containers = excluded.containers, missing_since = excluded.missing_since, updated_at = excluded.updated_at`,
+      ),
+      removePublication: db.prepare('DELETE FROM label_publications WHERE hostname = ?'),
+      problems: db.prepare<[], ProblemRow>('SELECT * FROM label_problems ORDER BY container_name'),
+      clearProblems: db.prepare('DELETE FROM label_problems'),
+      insertProblem: db.prepare(
+        `INSERT INTO label_problems (container_id, container_name, project, hostname, code, message, first_seen, last_seen, count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+    };
+    const toPublication = (r: PublicationRow): LabelPublication => ({
+      hostname: r.hostname,
+      project: r.project,
+      service: JSON.parse(r.service) as LabelPublication['service'],
+      containers: JSON.parse(r.containers) as string[],
+      missingSince: r.missing_since,
+      updatedAt: r.updated_at,
+    });
+    const toProblem = (r: ProblemRow): LabelProblem => ({
+      containerId: r.container_id,
+      containerName: r.container_name,
+      project: r.project,
+      hostname: r.hostname,
+      code: r.code,
+      message: r.message,
+      firstSeen: r.first_seen,
+      lastSeen: r.last_seen,
+      count: r.count,
+    });
+    return {
+      listPublications: async () => this.#read(() => stmts.publications.all().map(toPublication)),
+      savePublication: async (p) =>
+        this.#write(() => {
+          stmts.savePublication.run(
+            p.hostname,
+            p.project,
+            JSON.stringify(p.service),
+            JSON.stringify(p.containers),
+            p.missingSince,
+            p.updatedAt,
+          );
+        }),
+      removePublication: async (hostname) =>
+        this.#write(() => {
+          stmts.removePublication.run(hostname);
+        }),
+      replaceProblems: async (problems, at) =>
+        this.#write(() => {
+          const before = new Map(stmts.problems.all().map((r) => [r.container_id, r]));
+          stmts.clearProblems.run();
+          for (const p of problems) {
+            const prev = before.get(p.containerId);
+            stmts.insertProblem.run(
+              p.containerId,
+              p.containerName,
+              p.project,
+              p.hostname,
+              p.code,
+              p.message,
+              prev?.first_seen ?? at,
+              at,
+              (prev?.count ?? 0) + 1,
+            );
+          }
+        }),
+      listProblems: async () => this.#read(() => stmts.problems.all().map(toProblem)),
     };
   }
 

@@ -49,7 +49,8 @@ interface SnapshotIndex {
   readonly byLowerName: ReadonlyMap<string, ContainerInfo>;
   /** Names other containers resolve on user-defined networks → the containers they reach. */
   readonly byAlias: ReadonlyMap<string, readonly ContainerInfo[]>;
-  readonly networkGateways: ReadonlyMap<string, { gateway: string | null; internal: boolean }>;
+  readonly networkGateways: ReadonlyMap<string, { gateway: string | null; internal: boolean; driver: string }>;
+  readonly hostListeners: TopologySnapshot['hostListeners'];
   /** Where cloudflared runs, resolved once per snapshot (a refusal is kept as its factory). */
   place?: CloudflaredPlace | (() => TunnelError);
   gateway?: HostGateway | null;
@@ -77,7 +78,10 @@ function indexOf(snapshot: TopologySnapshot): SnapshotIndex {
       byName: new Map(snapshot.containers.map((c) => [c.name, c])),
       byLowerName: new Map(snapshot.containers.map((c) => [c.name.toLowerCase(), c])),
       byAlias,
-      networkGateways: new Map(snapshot.networks.map((n) => [n.name, { gateway: n.gateway, internal: n.internal }])),
+      hostListeners: snapshot.hostListeners ?? null,
+      networkGateways: new Map(
+        snapshot.networks.map((n) => [n.name, { gateway: n.gateway, internal: n.internal, driver: n.driver }]),
+      ),
     };
     indexes.set(snapshot, index);
   }
@@ -93,17 +97,52 @@ const urlOf = (req: ParsedTargetRequest, host: string, port: number): string =>
 const address = (host: string, port: number): string => `${hostPart(host)}:${port}`;
 const tcpPorts = (c: ContainerInfo) => c.ports.filter((p) => p.protocol === 'tcp');
 
-/** Finds a container by id, exact name, unique id prefix or network alias. */
-function findContainer(index: SnapshotIndex, snapshot: TopologySnapshot, name: string): ContainerInfo {
+/**
+ * What a requested name stands for: one container, or a network alias several running replicas
+ * carry on one network cloudflared is on (Docker's DNS answers that alias with all of them, so
+ * publishing the alias spreads requests over the replicas — `docker compose up --scale`).
+ */
+type Found =
+  | { readonly kind: 'one'; readonly container: ContainerInfo }
+  | { readonly kind: 'replicas'; readonly alias: string; readonly network: string; readonly replicas: ContainerInfo[] };
+
+/** The user-defined networks of cloudflared's namespace (none when it runs on the host). */
+function cloudflaredNetworks(place: CloudflaredPlace): Set<string> {
+  return place.kind === 'container'
+    ? new Set(place.ns.networks.filter(isUserNetwork).map((n) => n.networkName))
+    : new Set();
+}
+
+/**
+ * Finds a container by id, exact name, unique id prefix or network alias. An alias several
+ * containers carry means the one cloudflared can reach on it: a container that holds the alias
+ * only on a network cloudflared is not on is not what the name resolves to for cloudflared.
+ */
+function findContainer(index: SnapshotIndex, snapshot: TopologySnapshot, name: string, place: CloudflaredPlace): Found {
   const exact = index.byId.get(name) ?? index.byName.get(name);
-  if (exact) return exact;
+  if (exact) return { kind: 'one', container: exact };
   const candidates = new Set<ContainerInfo>(index.byAlias.get(name));
   if (/^[0-9a-f]{3,64}$/.test(name)) {
     for (const c of snapshot.containers) if (c.id.startsWith(name)) candidates.add(c);
   }
   const found = [...candidates];
-  if (found.length === 1 && found[0]) return found[0];
+  if (found.length === 1 && found[0]) return { kind: 'one', container: found[0] };
   if (found.length > 1) {
+    const cfNets = cloudflaredNetworks(place);
+    // Per network cloudflared is on: the containers that answer to the alias there.
+    const byNetwork = new Map<string, ContainerInfo[]>();
+    for (const c of found) {
+      for (const n of c.networks) {
+        if (!cfNets.has(n.networkName) || !n.aliases.includes(name)) continue;
+        byNetwork.set(n.networkName, [...(byNetwork.get(n.networkName) ?? []), c]);
+      }
+    }
+    const reachable = [...new Set([...byNetwork.values()].flat())];
+    if (reachable.length === 1 && reachable[0]) return { kind: 'one', container: reachable[0] };
+    const [network, members] = [...byNetwork.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [];
+    if (network && members && members.length === reachable.length && reachable.length > 1) {
+      return { kind: 'replicas', alias: name, network, replicas: members };
+    }
     const names = found.map((c) => c.name).sort();
     throw unreachable(
       `The name ${name} matches ${names.length} containers (${names.join(', ')}).`,
@@ -209,6 +248,8 @@ interface HostGateway {
   readonly host: string;
   readonly says: string;
   readonly listenOn: string;
+  /** The host address the gateway lands on, when known (a listener there is reachable). */
+  readonly ip: string | null;
 }
 
 /** How cloudflared's container reaches the host (once per snapshot). */
@@ -226,18 +267,28 @@ function findHostGateway(index: SnapshotIndex, cf: ContainerInfo): HostGateway |
   const named =
     mapped.find((m) => m.name === HOST_GATEWAY_NAME) ?? mapped.find((m) => m.ip === 'host-gateway' && m.name !== '');
   if (named) {
+    const bridge = index.networkGateways.get('bridge')?.gateway ?? null;
     return {
       host: named.name,
       says: `its container maps ${named.name} to the host`,
-      listenOn: named.ip === 'host-gateway' ? 'the Docker bridge address' : named.ip,
+      listenOn: named.ip === 'host-gateway' ? (bridge ?? 'the Docker bridge address') : named.ip,
+      ip: named.ip === 'host-gateway' ? bridge : named.ip,
     };
   }
   for (const n of [...cf.networks].sort((a, b) => a.networkName.localeCompare(b.networkName))) {
     const known = index.networkGateways.get(n.networkName);
     if (known?.internal) continue;
+    // Only a bridge network has the host at its gateway: a macvlan or ipvlan gateway is a router
+    // on the LAN, and the host is unreachable from such a network by design.
+    if (known && known.driver !== 'bridge') continue;
     const gateway = n.gateway || known?.gateway;
     if (gateway) {
-      return { host: gateway, says: `its network ${n.networkName} has the gateway ${gateway}`, listenOn: gateway };
+      return {
+        host: gateway,
+        says: `its network ${n.networkName} has the gateway ${gateway}`,
+        listenOn: gateway,
+        ip: gateway,
+      };
     }
   }
   return null;
@@ -249,7 +300,7 @@ function noRouteToHost(
   details: Record<string, unknown>,
 ) {
   return unreachable(
-    `cloudflared's container ${place.container.name} has no route to the host for ${what}: it maps no ${HOST_GATEWAY_NAME} and is on no network with a gateway.`,
+    `cloudflared's container ${place.container.name} has no route to the host for ${what}: it maps no ${HOST_GATEWAY_NAME} and is on no bridge network with a gateway (a macvlan or ipvlan gateway is not the host).`,
     `Recreate the cloudflared container with --add-host ${HOST_GATEWAY_NAME}:host-gateway, or run the service in a container on a user-defined network cloudflared is on, then retry.`,
     details,
   );
@@ -280,8 +331,38 @@ function hostPort(
     url: urlOf(req, gw.host, req.port),
     via: 'host-gateway',
     container,
-    reason: `${place.says} and ${gw.says}, so it reaches ${what} at ${address(gw.host, req.port)} (the service must listen on ${gw.listenOn} or 0.0.0.0, not only on 127.0.0.1).`,
+    reason: `${place.says} and ${gw.says}, so it reaches ${what} at ${address(gw.host, req.port)}${listenNote(index, place, gw, what, req.port)}.`,
   };
+}
+
+/** Addresses a socket listens on that accept connections arriving on every host address. */
+const WILDCARD_LISTEN = new Set(['0.0.0.0', '::']);
+const isLoopback = (a: string) => a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+
+/**
+ * What the host's listening sockets say of a host port cloudflared's container reaches through a
+ * gateway. A service listening only on loopback (or only on some other address) is refused: the
+ * gateway's connection would be refused, and a route that can never answer is worse than a
+ * refusal that says how to fix it. When the sockets are unknown, or nothing listens yet (the
+ * service may start after it is published), the requirement is stated instead.
+ */
+function listenNote(index: SnapshotIndex, place: CloudflaredPlace, gw: HostGateway, what: string, port: number) {
+  const requirement = ` (the service must listen on ${gw.listenOn} or 0.0.0.0, not only on 127.0.0.1)`;
+  if (!index.hostListeners) return requirement;
+  const on = index.hostListeners.filter((l) => l.port === port).map((l) => l.address);
+  if (on.length === 0)
+    return ` (nothing listens on the host's port ${port} yet; the service must listen on ${gw.listenOn} or 0.0.0.0, not only on 127.0.0.1)`;
+  const reachable = on.find(
+    (a) => WILDCARD_LISTEN.has(a) || (gw.ip !== null && (a === gw.ip || a === `::ffff:${gw.ip}`)),
+  );
+  if (reachable) return ` (it listens on ${address(reachable, port)})`;
+  const list = [...new Set(on)].sort();
+  const name = place.kind === 'container' ? place.container.name : 'cloudflared';
+  throw unreachable(
+    `${what[0]?.toUpperCase()}${what.slice(1)} listens only on ${list.map((a) => address(a, port)).join(', ')}${list.every(isLoopback) ? ' (loopback)' : ''}, which cloudflared's container ${name} cannot reach through ${gw.host}.`,
+    `Make the service listen on 0.0.0.0:${port} (or ${address(gw.listenOn, port)}), or run cloudflared on the host network (--network host), then retry.`,
+    { port, listening: list, gateway: gw.host },
+  );
 }
 
 function assertRunning(c: ContainerInfo, port: number): void {
@@ -300,17 +381,17 @@ function assertRunning(c: ContainerInfo, port: number): void {
   );
 }
 
-/** Refuses a port the container declares it does not serve; allows any port if it declares none. */
-function checkExposed(c: ContainerInfo, port: number): { declaresNone: boolean } {
+/**
+ * A note on the ports a container declares. EXPOSE is documentation, not a contract: on a shared
+ * network every port of the container is reachable, and images often declare a port the service
+ * does not use (or none), so a port outside the list is accepted with the note, never refused.
+ */
+function exposeNote(c: ContainerInfo, port: number): string {
   const ports = tcpPorts(c);
-  if (ports.length === 0) return { declaresNone: true };
-  if (ports.some((p) => p.containerPort === port)) return { declaresNone: false };
-  const list = ports.map((p) => p.containerPort).sort((a, b) => a - b);
-  throw unreachable(
-    `Container ${c.name} does not expose port ${port} (it exposes ${list.map((p) => `${p}/tcp`).join(', ')}).`,
-    `Ask for one of its ports (${list.join(', ')}), or, if the service really listens on ${port}, recreate the container with --expose ${port}.`,
-    { container: c.name, port, exposed: list },
-  );
+  if (ports.length === 0) return ` (it declares no ports, so the service must listen on ${port})`;
+  if (ports.some((p) => p.containerPort === port)) return '';
+  const list = ports.map((p) => p.containerPort).sort((x, y) => x - y);
+  return ` (it declares ${list.map((p) => `${p}/tcp`).join(', ')}, not ${port}: EXPOSE is only advisory, so make sure the service listens on ${port})`;
 }
 
 function preferredBinding(bindings: readonly PortBinding[], usable: (b: PortBinding) => boolean): PortBinding | null {
@@ -404,9 +485,8 @@ function containerToContainer(
     .sort((a, b) => a.networkName.localeCompare(b.networkName));
   const first = shared[0];
   if (first) {
-    const { declaresNone } = checkExposed(owner, req.port);
+    const caveat = exposeNote(owner, req.port);
     const name = dnsName(owner, first);
-    const caveat = declaresNone ? ` (it declares no ports, so the service must listen on ${req.port})` : '';
     const through = owner === service ? '' : ` through container ${owner.name}, whose network it uses,`;
     return {
       url: urlOf(req, name, req.port),
@@ -432,6 +512,20 @@ function containerToContainer(
   const onBridgeOnly =
     owner.networks.every((n) => !isUserNetwork(n)) && place.ns.networks.every((n) => !isUserNetwork(n));
   const cfNet = [...cfNetworks].sort()[0];
+  // (After the fix below the engine still says NetworkMode `none`: only the attachment counts.)
+  if (owner.networks.some((n) => n.networkName === 'none')) {
+    // Docker refuses to connect a container in `none` mode to any network ("cannot be connected
+    // to multiple networks with one of the networks in private (none) mode"): leave `none` first.
+    const net = cfNet ?? 'tunnel';
+    throw unreachable(
+      `Container ${owner.name} runs with --network none, so no other container can reach it.`,
+      `${cfNet ? '' : `Create a network for both (\`docker network create ${net} && docker network connect ${net} ${cfName}\`), then run`} \`docker network disconnect none ${owner.name} && docker network connect ${net} ${owner.name}\` (or recreate the container with --network ${net}), then retry.`.replace(
+        /^ `/,
+        'Run `',
+      ),
+      { container: service.name, port: req.port, networkMode: owner.networkMode },
+    );
+  }
   throw unreachable(
     `cloudflared's container ${cfName} shares no user-defined network with container ${service.name}${onBridgeOnly ? ' (the default bridge does not resolve container names)' : ''}.`,
     cfNet
@@ -440,6 +534,42 @@ function containerToContainer(
     { container: service.name, port: req.port, cloudflaredNetworks: [...cfNetworks] },
   );
 }
+
+/**
+ * Several replicas behind one alias on a network cloudflared is on: the alias is the target, and
+ * Docker's DNS spreads cloudflared's connections over the replicas that run. Every replica must
+ * pass the ownership guard; stopped ones are left to Docker (its DNS answers only running ones).
+ */
+function replicaSet(
+  req: ParsedTargetRequest,
+  place: CloudflaredPlace,
+  found: Found & { kind: 'replicas' },
+  options: TargetSelectorOptions,
+): TargetSelection {
+  for (const r of found.replicas) {
+    assertMayTargetContainer(req.actor, r, { enabled: options.ownershipGuard ?? false });
+  }
+  const running = found.replicas.filter((r) => r.state === 'running');
+  const names = found.replicas.map((r) => r.name).sort();
+  const first = [...found.replicas].sort((a, b) => byName(a, b))[0] as ContainerInfo;
+  if (running.length === 0) assertRunning(first, req.port);
+  if (place.kind !== 'container' || !isUrlSafeHost(found.alias)) {
+    throw unreachable(
+      `The name ${found.alias} matches ${names.length} containers (${names.join(', ')}).`,
+      `Ask again with one container's exact name: ${names.join(' or ')}.`,
+      { container: found.alias, candidates: names },
+    );
+  }
+  const up = running.map((r) => r.name).sort();
+  return {
+    url: urlOf(req, found.alias, req.port),
+    via: 'shared-network',
+    container: found.alias,
+    reason: `cloudflared's container ${place.container.name} shares the user-defined network ${found.network} with ${names.length} replicas answering to ${found.alias} (${up.length} running: ${up.join(', ')}), so cloudflared reaches them by that name at ${address(found.alias, req.port)} and Docker's DNS spreads the connections${exposeNote(first, req.port)}.`,
+  };
+}
+
+const byName = (a: ContainerInfo, b: ContainerInfo) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /**
  * Decides the ingress target for a service: a pure function of the topology and the request.
@@ -475,7 +605,9 @@ export function selectTarget(
   const place = placeCloudflared(snapshot, index);
   if (req.container === null) return hostPort(req, place, index, null);
 
-  const service = findContainer(index, snapshot, req.container);
+  const found = findContainer(index, snapshot, req.container, place);
+  if (found.kind === 'replicas') return replicaSet(req, place, found, options);
+  const service = found.container;
   assertMayTargetContainer(req.actor, service, { enabled: options.ownershipGuard ?? false });
   assertRunning(service, req.port);
   const owner = namespaceOwner(index, snapshot, service);

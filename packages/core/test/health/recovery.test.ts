@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cloudflaredSimPath, httpJson, isProcessRunning } from '@tunnel/testkit';
+import { cloudflaredSimPath, httpJson, isProcessRunning, writeTunnelCredentials } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
@@ -61,6 +61,9 @@ async function rig(
   const dir = mkdtempSync(join(tmpdir(), 'tm-recovery-'));
   const configPath = join(dir, 'config.yml');
   writeFileSync(configPath, VALID);
+  // The tests rewrite config.yml; the credentials come from a flag, as cloudflared also allows.
+  const credentialsPath = join(dir, `${TUNNEL_ID}.json`);
+  writeTunnelCredentials(credentialsPath, TUNNEL_ID);
   const config = parseConfig({
     dataDir: dir,
     ingress: { configPath },
@@ -69,7 +72,17 @@ async function rig(
       gracePeriodMs: 3_000,
       child: {
         command: process.execPath,
-        args: [cloudflaredSimPath(), 'tunnel', '--config', configPath, '--metrics', '127.0.0.1:0', 'run'],
+        args: [
+          cloudflaredSimPath(),
+          'tunnel',
+          '--config',
+          configPath,
+          '--credentials-file',
+          credentialsPath,
+          '--metrics',
+          '127.0.0.1:0',
+          'run',
+        ],
         replicas: options.replicas ?? 1,
       },
     },

@@ -385,8 +385,9 @@ describe('TunnelManager against the Cloudflare emulator', () => {
     const pending = w.manager.requestCname(shop, { hostname: 'live.example.com', service: { port: 3000 } });
     // The request queues a restart under the lock, then waits for the daemon with the lock released.
     const deadline = Date.now() + 30_000;
-    while ((await w.db.restarts.pending()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(await w.db.restarts.pending()).toBe(2);
+    while ((await w.db.restarts.pending()) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // One change, one request (regression: the wait used to queue a second one with another reason).
+    expect(await w.db.restarts.pending()).toBe(1);
     expect((await w.db.routes.findLive('live.example.com'))?.state).toBe('active');
     // Another process gets the lock meanwhile: its route goes active while the first still waits.
     const other = w.another().requestCname(blog, { hostname: 'other.example.com', service: { port: 3000 } });
@@ -394,9 +395,13 @@ describe('TunnelManager against the Cloudflare emulator', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect((await w.db.routes.findLive('other.example.com'))?.state).toBe('active');
-    // Both now wait: each queued a request under its lock and another when it began to wait.
-    while ((await w.db.restarts.pending()) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(await w.db.restarts.pending()).toBe(4);
+    // Both now wait, each for the one request it queued under its lock.
+    expect(await w.db.restarts.pending()).toBe(2);
+    const queued = await w.db.restarts.take();
+    expect(queued.map((r) => r.reason).sort()).toEqual([
+      'ingress rule added for live.example.com',
+      'ingress rule added for other.example.com',
+    ]);
     // The daemon's restart, as it records it.
     await w.db.audit.append({
       at: Date.now(),
@@ -418,6 +423,102 @@ describe('TunnelManager against the Cloudflare emulator', () => {
       reason: 'ingress rule added',
       outcome: 'ok',
     });
+  });
+
+  const sample = (status: 'healthy' | 'down', at: number, detail: string | null = null) => ({
+    at,
+    status,
+    processState: 'running' as const,
+    readyConnections: status === 'healthy' ? 4 : 0,
+    latencyMs: 1,
+    apiStatus: null,
+    failingCheck: status === 'healthy' ? null : ('ready' as const),
+    detail,
+  });
+
+  it('answers at once, pending, when cloudflared is down: the change is stored and the next successful restart applies it', async () => {
+    const w = await world({ config: { restart: { waitForRestart: true } } });
+    // Three failed checks in a row and a failed restart (down checks alone may be a daemon
+    // starting up or a restart under way, which the caller then waits for).
+    for (const ago of [3_000, 2_000, 1_000]) {
+      await w.db.health.insert(sample('down', Date.now() - ago, '/ready answered 503'));
+    }
+    await w.db.audit.append({
+      at: Date.now() - 500,
+      actor: 'system',
+      project: null,
+      action: 'tunnel.restart',
+      target: 'cloudflared',
+      params: { reason: 'cloudflared is down', scope: 'all' },
+      outcome: 'error',
+      errorCode: 'PROVIDER_UNAVAILABLE',
+      message: 'cloudflared was not ready within 20000 ms of the restart',
+      durationMs: 20_000,
+    });
+    const result = await w.manager.requestCname(shop, { hostname: 'down.example.com', service: { port: 3000 } });
+    expect(result.outcome).toBe('created');
+    expect(result.restartPending).toBe(true);
+    expect(result.restartDetail).toContain('next successful restart');
+    expect(result.restartDetail).toContain('/ready answered 503');
+    expect(result.restartDetail).toContain('not ready within 20000 ms');
+    expect((await w.db.routes.findLive('down.example.com'))?.state).toBe('active');
+    const queued = await w.db.restarts.take();
+    expect(queued.map((r) => r.reason)).toEqual(['ingress rule added for down.example.com']);
+  });
+
+  it('answers as soon as the daemon records a failed restart, and within restart.waitTimeoutMs at the latest (manual clock)', async () => {
+    const clock = new ManualClock(Date.now());
+    const w = await world({
+      config: { restart: { waitForRestart: true, startTimeoutMs: 60_000, waitTimeoutMs: 10_000 } },
+      manager: { overrides: { Clock: clock } },
+    });
+    await w.db.health.insert(sample('healthy', clock.now() - 1_000));
+    let settled = false;
+    const first = w.manager.requestCname(shop, { hostname: 'fail.example.com', service: { port: 3000 } });
+    void first.finally(() => {
+      settled = true;
+    });
+    while ((await w.db.restarts.pending()) < 1) await new Promise((r) => setTimeout(r, 10));
+    await clock.advance(500);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    await w.db.audit.append({
+      at: clock.now(),
+      actor: 'system',
+      project: null,
+      action: 'tunnel.restart',
+      target: 'cloudflared',
+      params: { reason: 'ingress rule added for fail.example.com', scope: 'all' },
+      outcome: 'error',
+      errorCode: 'PROVIDER_UNAVAILABLE',
+      message: 'cloudflared was not ready within 60000 ms of the restart',
+      durationMs: 60_000,
+    });
+    for (let i = 0; i < 50 && !settled; i++) {
+      await clock.advance(250);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const failed = await first;
+    expect(failed.restartPending).toBe(true);
+    expect(failed.restartDetail).toContain('not ready within 60000 ms');
+    expect(failed.restartDetail).toContain('next successful restart');
+
+    // No answer from the daemon at all: the call still ends after waitTimeoutMs, not startTimeoutMs.
+    await w.db.health.insert(sample('healthy', clock.now()));
+    const startedAt = clock.now();
+    settled = false;
+    const second = w.manager.requestCname(shop, { hostname: 'slow.example.com', service: { port: 3000 } });
+    void second.finally(() => {
+      settled = true;
+    });
+    for (let i = 0; i < 400 && !settled; i++) {
+      await clock.advance(250);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const slow = await second;
+    expect(slow.restartPending).toBe(true);
+    expect(slow.restartDetail).toContain('10000 ms');
+    expect(clock.now() - startedAt).toBeLessThan(15_000);
   });
 
   it('refuses a bad deny list at construction, and marks zones a project cannot use', async () => {

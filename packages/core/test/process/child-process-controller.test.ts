@@ -3,10 +3,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cloudflaredSimPath, httpJson, isProcessRunning } from '@tunnel/testkit';
+import { cloudflaredSimPath, httpJson, isProcessRunning, writeTunnelCredentials } from '@tunnel/testkit';
 import { describeProcessControllerConformance } from '@tunnel/testkit/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  autoupdateDisabled,
   ChildProcessController,
   type ChildProcessControllerOptions,
   isTunnelError,
@@ -18,10 +19,13 @@ import {
 const TUNNEL_ID = '6ff42ae2-765d-4adf-8112-31c55c1551ef';
 const VALID = `tunnel: ${TUNNEL_ID}\ningress:\n  - hostname: app.example.com\n    service: http://localhost:8080\n  - service: http_status:404\n`;
 const DAEMON = fileURLToPath(new URL('./fixtures/child-daemon.mjs', import.meta.url));
+const FAST_LOGGER = fileURLToPath(new URL('./fixtures/fast-logger.mjs', import.meta.url));
 
 interface Env {
   readonly dir: string;
   readonly configPath: string;
+  /** The tunnel's credentials file, as `cloudflared tunnel create` writes it (the sim requires one). */
+  readonly credentialsPath: string;
   readonly pidFile: string;
   readonly logFile: string;
 }
@@ -30,9 +34,12 @@ function makeEnv(config = VALID): Env {
   const dir = mkdtempSync(join(tmpdir(), 'tm-child-'));
   const configPath = join(dir, 'config.yml');
   writeFileSync(configPath, config);
+  const credentialsPath = join(dir, `${TUNNEL_ID}.json`);
+  writeTunnelCredentials(credentialsPath, TUNNEL_ID);
   return {
     dir,
     configPath,
+    credentialsPath,
     pidFile: join(dir, 'run', 'cloudflared.pid'),
     logFile: join(dir, 'log', 'cloudflared.log'),
   };
@@ -43,6 +50,8 @@ const simArgs = (env: Env, ...extra: string[]) => [
   'tunnel',
   '--config',
   env.configPath,
+  '--credentials-file',
+  env.credentialsPath,
   '--metrics',
   '127.0.0.1:0',
   ...extra,
@@ -179,6 +188,13 @@ describe('ChildProcessController', () => {
       // The controller passes its grace period on, so cloudflared drains within what it waits for.
       expect(state.gracePeriodMs).toBe(5_000);
     }
+    // …and --no-autoupdate: the simulated cloudflared, like the real one, would log and run its
+    // auto-updater without it.
+    for (const r of replicas) {
+      const state = (await httpJson(`${r.metricsUrl}/sim/state`, 'GET')).body as { autoupdate: { enabled: boolean } };
+      expect(state.autoupdate.enabled).toBe(false);
+    }
+    expect(readFileSync(controller.logFiles[0] as string, 'utf8')).not.toContain('Autoupdate frequency is set');
     const pidFile = JSON.parse(readFileSync(env.pidFile, 'utf8')) as { replicas: Array<{ id: string; pid: number }> };
     expect(pidFile.replicas.map((r) => [r.id, r.pid])).toEqual(replicas.map((r) => [r.id, r.pid]));
     expect(processesMentioning(env.configPath)).toEqual(replicas.map((r) => r.pid as number).sort((a, b) => a - b));
@@ -187,6 +203,19 @@ describe('ChildProcessController', () => {
       '/log/cloudflared-2.log',
       '/log/cloudflared-3.log',
     ]);
+  });
+
+  it('lets cloudflared update itself only when the configuration says so (cloudflared.noAutoupdate: false)', async () => {
+    const env = setup();
+    const controller = make(env, { noAutoupdate: false });
+    await controller.start();
+    const status = await allReady(controller);
+    const url = status.replicas?.[0]?.metricsUrl as string;
+    const state = (await httpJson(`${url}/sim/state`, 'GET')).body as { autoupdate: { enabled: boolean } };
+    expect(state.autoupdate.enabled).toBe(true);
+    expect(readFileSync(controller.logFiles[0] as string, 'utf8')).toContain(
+      'Autoupdate frequency is set autoupdateFreq=86400000',
+    );
   });
 
   it('restart is SIGTERM and a graceful drain when cloudflared stops within the grace period', async () => {
@@ -280,12 +309,53 @@ describe('ChildProcessController', () => {
     );
   });
 
+  it('holds the log size limit when cloudflared logs fast (regression: 10 MB files reached 28 MB between timer checks)', async () => {
+    const env = setup();
+    const maxBytes = 2 * 1024 * 1024;
+    // ~4 MB/s: a check every 1 s (the longest interval) alone would let the file reach ~4 MB.
+    const controller = make(env, {
+      command: process.execPath,
+      args: [FAST_LOGGER, 'tunnel', '--config', env.configPath, '--metrics', '127.0.0.1:0', 'run'],
+      env: { ...process.env, FAST_LOGGER_CHUNK_KB: '16', FAST_LOGGER_EVERY_MS: '4' },
+      logMaxBytes: maxBytes,
+      logFiles: 2,
+      logCheckIntervalMs: 1_000,
+    });
+    await controller.start();
+    let largest = 0;
+    let written = 0;
+    let previous = 0;
+    const until = Date.now() + 4_000;
+    while (Date.now() < until) {
+      let size = 0;
+      try {
+        size = statSync(env.logFile).size;
+      } catch {
+        // between copy and truncate there is always a file; a missing one would be a bug
+        throw new Error('the log file disappeared');
+      }
+      largest = Math.max(largest, size);
+      written += size >= previous ? size - previous : size;
+      previous = size;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await controller.stop({ graceful: true });
+    // The writer really wrote several times the limit, and rotation really happened.
+    expect(written).toBeGreaterThan(2 * maxBytes);
+    expect(existsSync(`${env.logFile}.1`)).toBe(true);
+    expect(largest).toBeLessThanOrEqual(maxBytes);
+    for (const rotated of [`${env.logFile}.1`, `${env.logFile}.2`]) {
+      if (existsSync(rotated)) expect(statSync(rotated).size).toBeLessThanOrEqual(maxBytes);
+    }
+    expect(existsSync(`${env.logFile}.3`)).toBe(false);
+  });
+
   it('a restarted daemon adopts the running cloudflared instead of starting a second one (pidfile)', async () => {
     const env = setup();
     const startDaemon = async (): Promise<ProcessStatus> => {
       const daemon = spawn(
         process.execPath,
-        [DAEMON, env.pidFile, env.logFile, env.configPath, cloudflaredSimPath(), '2'],
+        [DAEMON, env.pidFile, env.logFile, env.configPath, cloudflaredSimPath(), '2', env.credentialsPath],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       daemons.push(daemon);
@@ -413,6 +483,7 @@ describe('planReplicaArgs', () => {
       'tunnel',
       '--grace-period',
       '30s',
+      '--no-autoupdate',
       '--config',
       '/c.yml',
       '--metrics',
@@ -424,6 +495,7 @@ describe('planReplicaArgs', () => {
       'tunnel',
       '--grace-period',
       '1500ms',
+      '--no-autoupdate',
       '--metrics=[::1]:4000',
       'run',
     ]);
@@ -433,10 +505,27 @@ describe('planReplicaArgs', () => {
       'tunnel',
       '--metrics',
       '127.0.0.1:20242',
+      '--no-autoupdate',
       '--grace-period',
       '5s',
       'run',
       'my-tunnel',
     ]);
+  });
+
+  it('passes --no-autoupdate by default, unless the args or the configuration say otherwise', () => {
+    const base = ['tunnel', '--metrics', '127.0.0.1:1', 'run'];
+    const count = (args: string[]) => args.filter((a) => a.includes('autoupdate')).length;
+    expect(count(planReplicaArgs(base, 0, 1000).build(1))).toBe(1);
+    expect(planReplicaArgs(base, 0, 1000, { noAutoupdate: false }).build(1)).not.toContain('--no-autoupdate');
+    expect(autoupdateDisabled(planReplicaArgs(base, 0, 1000).build(1))).toBe(true);
+    expect(autoupdateDisabled(base)).toBe(false);
+    expect(autoupdateDisabled(['tunnel', '--no-autoupdate=false', 'run'])).toBe(false);
+    expect(autoupdateDisabled(['tunnel', '--autoupdate-freq', '0s', 'run'])).toBe(true);
+    // Already there (in any form), or the operator asked for a frequency: left as given.
+    for (const given of [['--no-autoupdate'], ['--no-autoupdate=false'], ['--autoupdate-freq', '1h']]) {
+      const built = planReplicaArgs(['tunnel', ...given, '--metrics', '127.0.0.1:1', 'run'], 0, 1000).build(1);
+      expect(built.filter((a) => a.includes('autoupdate'))).toEqual(given.filter((a) => a.includes('autoupdate')));
+    }
   });
 });

@@ -11,11 +11,14 @@ import type {
 /** A stable 64-hex container id derived from the name, like Docker's. */
 export const idOf = (name: string): string => createHash('sha256').update(name).digest('hex');
 
-export function network(name: string, options: { gateway?: string | null; internal?: boolean } = {}): DockerNetwork {
+export function network(
+  name: string,
+  options: { gateway?: string | null; internal?: boolean; driver?: string } = {},
+): DockerNetwork {
   return {
     id: idOf(`net:${name}`),
     name,
-    driver: name === 'host' ? 'host' : name === 'none' ? 'null' : 'bridge',
+    driver: options.driver ?? (name === 'host' ? 'host' : name === 'none' ? 'null' : 'bridge'),
     internal: options.internal ?? false,
     gateway: options.gateway === undefined ? null : options.gateway,
     subnet: null,

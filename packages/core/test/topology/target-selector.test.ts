@@ -146,6 +146,16 @@ interface Ok {
 }
 
 const ok: Ok[] = [
+  // EXPOSE is advisory (issue 18): a port the image does not declare is accepted, with a note.
+  {
+    name: 'port not exposed on the shared network',
+    snap: cfNets,
+    req: { container: 'narrow', port: 3000 },
+    url: 'http://narrow:3000',
+    via: 'shared-network',
+    reason:
+      /\(it declares 80\/tcp, 443\/tcp, not 3000: EXPOSE is only advisory, so make sure the service listens on 3000\)\./,
+  },
   // both on the host
   {
     name: 'host service',
@@ -606,14 +616,6 @@ const refused: Refused[] = [
     code: 'TARGET_UNREACHABLE',
     message: /shares no user-defined network with container lonely\./,
     hint: /docker network connect edge lonely/,
-  },
-  {
-    name: 'port not exposed on the shared network',
-    snap: cfNets,
-    req: { container: 'narrow', port: 3000 },
-    code: 'TARGET_UNREACHABLE',
-    message: /Container narrow does not expose port 3000 \(it exposes 80\/tcp, 443\/tcp\)\./,
-    hint: /Ask for one of its ports \(80, 443\), or, if the service really listens on 3000, recreate the container with --expose 3000\./,
   },
   {
     name: 'cloudflared on an internal network only',

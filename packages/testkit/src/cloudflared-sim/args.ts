@@ -16,6 +16,16 @@ export interface SimCommand {
   readonly token: string | null;
   /** `--pidfile`: written once the first edge connection is up, as cloudflared does. */
   readonly pidfile: string | null;
+  /** `--credentials-file` / `--cred-file` / `TUNNEL_CRED_FILE` (wins over the config file's key). */
+  readonly credentialsFile: string | null;
+  /** `--cred-contents` / `TUNNEL_CRED_CONTENTS`. */
+  readonly credContents: string | null;
+  /** `--origincert` / `TUNNEL_ORIGIN_CERT`. */
+  readonly originCert: string | null;
+  /** `--no-autoupdate` / `NO_AUTOUPDATE`; null when neither says (the config file may). */
+  readonly noAutoupdate: boolean | null;
+  /** `--autoupdate-freq` in ms; null when not given. */
+  readonly autoupdateFreqMs: number | null;
   readonly faults: SimFaults;
 }
 
@@ -42,6 +52,8 @@ const VALUE_FLAGS = new Set([
   'token-file',
   'credentials-file',
   'cred-file',
+  'cred-contents',
+  'autoupdate-freq',
   'origincert',
   'tag',
   'ha-connections',
@@ -52,17 +64,29 @@ const VALUE_FLAGS = new Set([
   'sim-flap',
   'sim-drain',
 ]);
-const BOOLEAN_FLAGS = new Set(['no-autoupdate', 'post-quantum', 'sim-hang', 'sim-no-http', 'help', 'version']);
+/** Boolean flags whose explicit `false` matters (the others only count when on). */
+const TRI_STATE_FLAGS = new Set(['no-autoupdate']);
+const BOOLEAN_FLAGS = new Set([
+  'no-autoupdate',
+  'post-quantum',
+  'sim-hang',
+  'sim-no-http',
+  'sim-edge-unreachable',
+  'help',
+  'version',
+]);
 
 interface Parsed {
   positionals: string[];
   values: Map<string, string>;
   booleans: Set<string>;
+  /** Tri-state booleans given as false. */
+  negated: Set<string>;
   faults: SimFaults;
 }
 
 function parseFlags(argv: readonly string[], faults: SimFaults): Parsed {
-  const out: Parsed = { positionals: [], values: new Map(), booleans: new Set(), faults };
+  const out: Parsed = { positionals: [], values: new Map(), booleans: new Set(), negated: new Set(), faults };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith('-') || arg === '-') {
@@ -88,6 +112,7 @@ function parseFlags(argv: readonly string[], faults: SimFaults): Parsed {
       const on = value === undefined || value === 'true' || value === '1';
       if (name.startsWith('sim-')) out.faults = applyFault(out.faults, name.slice(4), String(on));
       else if (on) out.booleans.add(name);
+      else if (TRI_STATE_FLAGS.has(name)) out.negated.add(name);
     } else {
       throw new UsageError(`flag provided but not defined: -${name}`);
     }
@@ -135,7 +160,26 @@ export function parseSimCommand(
       throw new UsageError(`invalid value "${graceText}" for flag -grace-period: parse error`);
     }
     const token = parsed.values.get('token') ?? env.TUNNEL_TOKEN ?? null;
+    const freqText = parsed.values.get('autoupdate-freq');
+    const autoupdateFreqMs = freqText === undefined ? null : parseGoDuration(freqText);
+    if (freqText !== undefined && autoupdateFreqMs === null) {
+      throw new UsageError(`invalid value "${freqText}" for flag -autoupdate-freq: parse error`);
+    }
+    const envNoAutoupdate = env.NO_AUTOUPDATE;
+    const noAutoupdate = parsed.booleans.has('no-autoupdate')
+      ? true
+      : parsed.negated.has('no-autoupdate')
+        ? false
+        : envNoAutoupdate !== undefined && envNoAutoupdate !== ''
+          ? /^(1|t|true)$/i.test(envNoAutoupdate)
+          : null;
     return {
+      credentialsFile:
+        parsed.values.get('credentials-file') ?? parsed.values.get('cred-file') ?? env.TUNNEL_CRED_FILE ?? null,
+      credContents: parsed.values.get('cred-contents') ?? env.TUNNEL_CRED_CONTENTS ?? null,
+      originCert: parsed.values.get('origincert') ?? env.TUNNEL_ORIGIN_CERT ?? null,
+      noAutoupdate,
+      autoupdateFreqMs,
       configPath: parsed.values.get('config') ?? null,
       metrics: parsed.values.get('metrics') ?? env.TUNNEL_METRICS ?? DEFAULT_METRICS_ADDRESS,
       gracePeriodMs,

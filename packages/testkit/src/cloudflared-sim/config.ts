@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseIngressConfig } from '@tunnel/core';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { parseGoDuration } from './duration.js';
 
 /** The part of a cloudflared `config.yml` the simulation acts on. */
 export interface SimConfig {
@@ -12,6 +13,14 @@ export interface SimConfig {
   /** sha256 of the file as read at start: tells a test which version of the file runs. */
   readonly sha256: string | null;
   readonly tunnel: string | null;
+  /** `credentials-file:` as written (read when the tunnel starts, see `resolveSimCredentials`). */
+  readonly credentialsFile: string | null;
+  /** `no-autoupdate:` (a flag set from the file, as cloudflared's altsrc does); null when absent. */
+  readonly noAutoupdate: boolean | null;
+  /** `autoupdate-freq:` as a Go duration in ms; null when absent. */
+  readonly autoupdateFreqMs: number | null;
+  /** Why the tunnel cannot start with these rules (cloudflared finds out after reading its credentials). */
+  readonly startError: SimConfigError | null;
   /** The ingress rules as written (plain JSON), or the default 503 rule when there are none. */
   readonly ingress: readonly Record<string, unknown>[];
   /** False when the file has no ingress rules (cloudflared then answers 503 to everything). */
@@ -31,6 +40,8 @@ export class SimConfigError extends Error {
   constructor(
     message: string,
     readonly stage: 'read' | 'start' = 'read',
+    /** Error lines cloudflared logs before it prints the message (e.g. about a bad credentials file). */
+    readonly logs: readonly string[] = [],
   ) {
     super(message);
   }
@@ -54,7 +65,7 @@ const NO_INGRESS_DEFAULT = [{ service: 'http_status:503' }];
 export function loadSimConfig(path: string | null, opts: { tunnelFromArgs: string | null }): SimConfig {
   const file = path ?? defaultConfigPaths().find((p) => existsSync(p)) ?? null;
   if (file === null) {
-    return build(null, null, {}, opts.tunnelFromArgs, []);
+    return build(null, null, {}, opts.tunnelFromArgs, [], EMPTY_FLAGS);
   }
   let text: string;
   try {
@@ -92,7 +103,7 @@ export function loadSimConfig(path: string | null, opts: { tunnelFromArgs: strin
   const root = doc.contents;
   if (root === null || (isScalar(root) && (root.value === null || root.value === undefined))) {
     // cloudflared logs "Configuration file … was empty" and carries on with no settings.
-    return build(file, sha256, {}, opts.tunnelFromArgs, [`Configuration file ${file} was empty`]);
+    return build(file, sha256, {}, opts.tunnelFromArgs, [`Configuration file ${file} was empty`], EMPTY_FLAGS);
   }
   if (!isMap(root)) throw unmarshal(root, 'config.configFileSettings');
   const scalarText = (key: string): string | null => {
@@ -122,20 +133,48 @@ export function loadSimConfig(path: string | null, opts: { tunnelFromArgs: strin
   }
   const data = doc.toJS() as Record<string, unknown>;
   const rawRules = (Array.isArray(data.ingress) ? data.ingress : []) as Record<string, unknown>[];
-  if (credentialsFile !== null && !existsSync(credentialsFile)) {
-    throw new SimConfigError(`Tunnel credentials file '${credentialsFile}' doesn't exist or is not a file`, 'start');
+  const noAutoupdateNode = root.get('no-autoupdate', true) as Node | undefined;
+  let noAutoupdate: boolean | null = null;
+  if (noAutoupdateNode !== undefined && !(isScalar(noAutoupdateNode) && noAutoupdateNode.value === null)) {
+    if (!isScalar(noAutoupdateNode) || typeof noAutoupdateNode.value !== 'boolean')
+      throw unmarshal(noAutoupdateNode, 'bool');
+    noAutoupdate = noAutoupdateNode.value;
+  }
+  const freqText = scalarText('autoupdate-freq');
+  const autoupdateFreqMs = freqText === null ? null : parseGoDuration(freqText);
+  if (freqText !== null && autoupdateFreqMs === null) {
+    throw new SimConfigError(`time: invalid duration "${freqText}" for autoupdate-freq`);
   }
   const warnings: string[] = [];
+  let startError: SimConfigError | null = null;
   if (rawRules.length > 0) {
     // cloudflared's own decoding and validation (YAML durations, top-level originRequest).
     const result = parseIngressConfig(data, { format: 'yaml' });
     const problem = result.errors[0];
-    if (problem) throw new SimConfigError(problem.cloudflared ?? problem.message, 'start');
+    // Not thrown here: cloudflared parses the rules only once its credentials are found.
+    if (problem) startError = new SimConfigError(problem.cloudflared ?? problem.message, 'start');
     for (const w of result.warnings) warnings.push(w.message);
   }
   // The tunnel named on the command line wins over the file's `tunnel:`, as in cloudflared.
-  return build(file, sha256, data, opts.tunnelFromArgs ?? tunnel, warnings, rawRules);
+  return build(
+    file,
+    sha256,
+    data,
+    opts.tunnelFromArgs ?? tunnel,
+    warnings,
+    { credentialsFile, noAutoupdate, autoupdateFreqMs, startError },
+    rawRules,
+  );
 }
+
+interface FileFlags {
+  readonly credentialsFile: string | null;
+  readonly noAutoupdate: boolean | null;
+  readonly autoupdateFreqMs: number | null;
+  readonly startError: SimConfigError | null;
+}
+
+const EMPTY_FLAGS: FileFlags = { credentialsFile: null, noAutoupdate: null, autoupdateFreqMs: null, startError: null };
 
 function build(
   path: string | null,
@@ -143,6 +182,7 @@ function build(
   data: Record<string, unknown>,
   tunnel: string | null,
   warnings: string[],
+  flags: FileFlags,
   rules: Record<string, unknown>[] = [],
 ): SimConfig {
   const asRecord = (v: unknown) =>
@@ -156,6 +196,7 @@ function build(
     path,
     sha256,
     tunnel,
+    ...flags,
     ingress: rules.length > 0 ? rules : NO_INGRESS_DEFAULT,
     hasIngressRules: rules.length > 0,
     originRequest: asRecord(data.originRequest),

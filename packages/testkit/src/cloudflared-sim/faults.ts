@@ -17,6 +17,12 @@ export interface SimFaults {
   readonly flapMs: number | null;
   /** In-flight requests take this long to finish on SIGTERM (cut short by the grace period). */
   readonly drainMs: number;
+  /**
+   * The edge cannot be reached (outbound 7844 blocked): every dial fails and is retried with
+   * backoff, forever; `/ready` 503 with `readyConnections: 0`, one connection attempt in
+   * `cloudflared_tunnel_ha_connections`. At run time: connections drop and do not come back.
+   */
+  readonly edgeUnreachable: boolean;
 }
 
 export const NO_FAULTS: SimFaults = {
@@ -26,9 +32,10 @@ export const NO_FAULTS: SimFaults = {
   slowStartMs: 0,
   flapMs: null,
   drainMs: 0,
+  edgeUnreachable: false,
 };
 
-/** The env var holding start-up faults, e.g. `crash-after=2s,hang,no-http,slow-start=1s,flap=500ms,drain=10s`. */
+/** The env var holding start-up faults, e.g. `crash-after=2s,hang,no-http,slow-start=1s,flap=500ms,drain=10s,edge-unreachable`. */
 export const SIM_FAULTS_ENV = 'CLOUDFLARED_SIM_FAULTS';
 
 export class FaultSpecError extends Error {}
@@ -55,8 +62,12 @@ export function applyFault(faults: SimFaults, name: string, value: string | unde
       return { ...faults, flapMs: Math.max(1, duration(name, value)) };
     case 'drain':
       return { ...faults, drainMs: duration(name, value) };
+    case 'edge-unreachable':
+      return { ...faults, edgeUnreachable: value === undefined || value === 'true' };
     default:
-      throw new FaultSpecError(`unknown fault ${name} (known: crash-after, hang, no-http, slow-start, flap, drain)`);
+      throw new FaultSpecError(
+        `unknown fault ${name} (known: crash-after, hang, no-http, slow-start, flap, drain, edge-unreachable)`,
+      );
   }
 }
 
@@ -91,6 +102,7 @@ export function parseFaultUpdate(body: unknown): SimFaultUpdate {
       case 'reset':
       case 'hang':
       case 'noHttp':
+      case 'edgeUnreachable':
         if (typeof value !== 'boolean') throw new FaultSpecError(`${key} must be a boolean`);
         break;
       case 'crashAfterMs':

@@ -1,7 +1,8 @@
 import { validateIngressRules } from '@tunnel/core';
 import { parseSimCommand, UsageError } from './args.js';
 import { loadSimConfig, SimConfigError } from './config.js';
-import { formatLogLine, SIM_VERSION, Simulator } from './simulator.js';
+import { resolveSimCredentials } from './credentials.js';
+import { DEFAULT_AUTOUPDATE_FREQ_MS, formatLogLine, SIM_VERSION, Simulator } from './simulator.js';
 
 const log = (level: string, message: string) => process.stderr.write(`${formatLogLine(level, message)}\n`);
 
@@ -20,21 +21,26 @@ export function runCloudflaredSim(argv: readonly string[]): void {
     return;
   }
   let config: ReturnType<typeof loadSimConfig>;
-  try {
-    config = loadSimConfig(command.configPath, { tunnelFromArgs: command.tunnel });
-  } catch (error) {
-    if (!(error instanceof SimConfigError)) throw error;
+  function fail(error: SimConfigError): never {
     if (command.action === 'ingress-validate') {
       process.stdout.write(`Validating rules from ${command.configPath ?? 'the default config'}\n`);
       process.stderr.write(`Validation failed: ${error.message}\n`);
     } else if (error.stage === 'start') {
       log('ERR', `Couldn't start tunnel error=${JSON.stringify(error.message)}`);
     } else {
+      for (const line of error.logs) log('ERR', line);
       process.stderr.write(`${error.message}\n`);
     }
     process.exit(1);
   }
+  try {
+    config = loadSimConfig(command.configPath, { tunnelFromArgs: command.tunnel });
+  } catch (error) {
+    if (!(error instanceof SimConfigError)) throw error;
+    fail(error);
+  }
   if (command.action === 'ingress-validate') {
+    if (config.startError) fail(config.startError);
     process.stdout.write(`Validating rules from ${config.path ?? 'the default config'}\n`);
     if (!config.hasIngressRules) {
       const empty =
@@ -47,17 +53,42 @@ export function runCloudflaredSim(argv: readonly string[]): void {
     else process.stdout.write('OK\n');
     return;
   }
-  const tunnelId = config.tunnel;
-  if (!tunnelId) {
+  const tunnelRef = config.tunnel;
+  if (!tunnelRef) {
     process.stderr.write(
       '"cloudflared tunnel run" requires the ID or name of the tunnel to run as the last command line argument or in the configuration file.\nSee \'cloudflared tunnel run --help\'.\n',
     );
     process.exit(1);
   }
-  const sim = new Simulator(command, config, tunnelId, {
-    log,
-    exit: (code) => process.exit(code),
-  });
+  // As cloudflared: the credentials are found (and read) before the rules are parsed; a tunnel
+  // token carries its own credentials.
+  let tunnelId = tunnelRef;
+  let authorized = true;
+  if (!command.token) {
+    try {
+      const found = resolveSimCredentials({
+        tunnelRef,
+        credentialsFile: command.credentialsFile ?? config.credentialsFile,
+        credContents: command.credContents,
+        originCert: command.originCert,
+      });
+      tunnelId = found.tunnelId;
+      authorized = found.authorized;
+    } catch (error) {
+      if (!(error instanceof SimConfigError)) throw error;
+      fail(error);
+    }
+  }
+  if (config.startError) fail(config.startError);
+  const freqMs = command.autoupdateFreqMs ?? config.autoupdateFreqMs ?? DEFAULT_AUTOUPDATE_FREQ_MS;
+  const noAutoupdate = command.noAutoupdate ?? config.noAutoupdate ?? false;
+  const sim = new Simulator(
+    command,
+    config,
+    tunnelId,
+    { log, exit: (code) => process.exit(code) },
+    { authorized, autoupdate: { enabled: !noAutoupdate && freqMs > 0, freqMs } },
+  );
   const onSignal = (signal: NodeJS.Signals) => {
     // Like cloudflared, stop listening after the first signal: a second one takes the default
     // action and ends the process at once. SIGHUP has no handler at all, so it kills.

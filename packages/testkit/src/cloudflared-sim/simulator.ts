@@ -15,6 +15,22 @@ export const KNOWN_METRICS_PORTS = [20241, 20242, 20243, 20244, 20245] as const;
 /** Time to "reach the edge" before the first connection registers. */
 const CONNECT_DELAY_MS = 150;
 const CONNECTION_STAGGER_MS = 25;
+/** cloudflared's default `--autoupdate-freq` (24 h). */
+export const DEFAULT_AUTOUPDATE_FREQ_MS = 86_400_000;
+/** cloudflared's default `--retries`: the backoff grows to 2^5 s, then retries go on at that pace forever. */
+const MAX_RETRIES = 5;
+
+/** How the simulated edge treats this process (decided from its credentials and flags at start). */
+export interface SimEdgeOptions {
+  /**
+   * Whether the edge accepts the credentials. When not (a secret that is another tunnel's), every
+   * registration fails with "Unauthorized: Invalid tunnel secret" and is retried forever, as
+   * cloudflared's supervisor does (it hopes for edge propagation lag).
+   */
+  readonly authorized: boolean;
+  /** Auto-update is on (no `--no-autoupdate`, a non-zero frequency): logged at start, as cloudflared does. */
+  readonly autoupdate: { readonly enabled: boolean; readonly freqMs: number };
+}
 
 /** What `GET /sim/state` returns. */
 export interface SimState {
@@ -27,6 +43,12 @@ export interface SimState {
   readonly configSha256: string | null;
   readonly gracePeriodMs: number;
   readonly readyConnections: number;
+  /** `cloudflared_tunnel_ha_connections`: connections being served or (re)tried, not only ready ones. */
+  readonly haConnections: number;
+  /** Whether the edge accepted the credentials. */
+  readonly authorized: boolean;
+  /** Whether cloudflared would update itself (it was started without `--no-autoupdate`). */
+  readonly autoupdate: { readonly enabled: boolean; readonly freqMs: number };
   readonly shuttingDown: boolean;
   readonly faults: SimFaults;
 }
@@ -55,10 +77,15 @@ export class Simulator {
   readonly #config: SimConfig;
   readonly #io: SimulatorIo;
   readonly #tunnelId: string;
+  readonly #edge: SimEdgeOptions;
   readonly #connectorId = randomUUID();
   readonly #startedAt = Date.now();
   #faults: SimFaults;
   #registered = 0;
+  /** Connection slots cloudflared serves (1 until the first registers, then all of them). */
+  #slots = 0;
+  #dialTimer: NodeJS.Timeout | null = null;
+  #dialAttempt = 0;
   #flapDown = false;
   #shuttingDown = false;
   #server: Server | null = null;
@@ -69,11 +96,18 @@ export class Simulator {
   #pidfileWritten = false;
   readonly #held = new Set<ServerResponse>();
 
-  constructor(command: SimCommand, config: SimConfig, tunnelId: string, io: SimulatorIo) {
+  constructor(
+    command: SimCommand,
+    config: SimConfig,
+    tunnelId: string,
+    io: SimulatorIo,
+    edge: SimEdgeOptions = { authorized: true, autoupdate: { enabled: false, freqMs: DEFAULT_AUTOUPDATE_FREQ_MS } },
+  ) {
     this.#command = command;
     this.#config = config;
     this.#tunnelId = tunnelId;
     this.#io = io;
+    this.#edge = edge;
     this.#faults = command.faults;
   }
 
@@ -83,6 +117,10 @@ export class Simulator {
     this.#io.log('INF', `Version ${SIM_VERSION} (simulated cloudflared, pid ${process.pid})`);
     for (const w of this.#config.warnings) this.#io.log('WRN', w);
     if (this.#config.path) this.#io.log('INF', `Settings: config=${this.#config.path}`);
+    if (this.#edge.autoupdate.enabled) {
+      // zerolog prints a duration field in milliseconds.
+      this.#io.log('INF', `Autoupdate frequency is set autoupdateFreq=${this.#edge.autoupdate.freqMs}`);
+    }
     this.#server = createServer((req, res) => this.#handle(req, res));
     this.#server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     this.#address = await this.#listen(this.#server, this.#command.metrics);
@@ -112,6 +150,9 @@ export class Simulator {
       configSha256: this.#config.sha256,
       gracePeriodMs: this.#command.gracePeriodMs,
       readyConnections: this.#readyConnections(),
+      haConnections: this.#haConnections(),
+      authorized: this.#edge.authorized,
+      autoupdate: this.#edge.autoupdate,
       shuttingDown: this.#shuttingDown,
       faults: this.#faults,
     };
@@ -122,6 +163,7 @@ export class Simulator {
       this.#io.log('INF', `Unregistered tunnel connection connIndex=${i} event=0`);
     }
     this.#registered = 0;
+    this.#slots = 0;
     this.#stopTimers();
     for (const res of this.#held) res.destroy();
     const server = this.#server;
@@ -139,6 +181,50 @@ export class Simulator {
   #readyConnections(): number {
     if (this.#shuttingDown || this.#faults.hang || this.#flapDown) return 0;
     return this.#registered;
+  }
+
+  /**
+   * cloudflared's `ha_connections` gauge goes up when a connection's serve loop starts and down
+   * when it returns (`supervisor/tunnel.go`): it counts connections being served or retried,
+   * not ready ones. Only the first is tried until one registers; then all of them run.
+   */
+  #haConnections(): number {
+    return this.#shuttingDown ? 0 : this.#slots;
+  }
+
+  /** Whether a dial to the edge fails now, and the error cloudflared logs for it. */
+  #dialFailure(): { log: string } | null {
+    if (this.#faults.edgeUnreachable) {
+      return {
+        log: 'Failed to dial a quic connection error="failed to dial to edge with quic: timeout: no recent network activity"',
+      };
+    }
+    if (!this.#edge.authorized) {
+      return { log: 'Register tunnel error from server side error="Unauthorized: Invalid tunnel secret"' };
+    }
+    return null;
+  }
+
+  /** Connection 0 dials, fails, backs off and dials again, forever — as long as the failure lasts. */
+  #scheduleDial(delayMs: number): void {
+    if (this.#dialTimer) clearTimeout(this.#dialTimer);
+    this.#dialTimer = setTimeout(() => {
+      this.#dialTimer = null;
+      if (this.#shuttingDown) return;
+      const failure = this.#dialFailure();
+      if (!failure) {
+        this.#dialAttempt = 0;
+        this.#scheduleConnections(0);
+        return;
+      }
+      this.#dialAttempt += 1;
+      const maxWaitS = 2 ** Math.min(this.#dialAttempt, MAX_RETRIES);
+      const where = 'connIndex=0 event=0 ip=198.41.200.13';
+      this.#io.log('ERR', `${failure.log} ${where}`);
+      this.#io.log('INF', `Retrying connection in up to ${maxWaitS}s ${where}`);
+      // Half the maximum: cloudflared waits a random time up to it.
+      this.#scheduleDial((maxWaitS * 1000) / 2);
+    }, delayMs);
   }
 
   async #listen(server: Server, address: string): Promise<string> {
@@ -174,11 +260,25 @@ export class Simulator {
   #scheduleConnections(delayMs: number): void {
     for (const t of this.#connectTimers) clearTimeout(t);
     this.#connectTimers = [];
+    this.#slots = Math.max(this.#slots, 1);
+    if (this.#dialFailure()) {
+      this.#scheduleDial(delayMs);
+      return;
+    }
+    if (this.#dialTimer) clearTimeout(this.#dialTimer);
+    this.#dialTimer = null;
     for (let i = 0; i < HA_CONNECTIONS; i++) {
       const timer = setTimeout(
         () => {
           if (this.#shuttingDown) return;
+          if (this.#dialFailure()) {
+            // The edge went away while the others were still connecting.
+            this.#scheduleDial(0);
+            return;
+          }
           this.#registered = Math.max(this.#registered, i + 1);
+          // Once one is up, cloudflared starts the next connection's serve loop.
+          this.#slots = Math.min(HA_CONNECTIONS, Math.max(this.#slots, i + 2));
           this.#io.log(
             'INF',
             `Registered tunnel connection connIndex=${i} connection=${randomUUID()} event=0 ip=198.41.200.${13 + i} location=sim0${i + 1} protocol=quic`,
@@ -238,6 +338,7 @@ export class Simulator {
 
   #stopTimers(): void {
     for (const t of this.#connectTimers) clearTimeout(t);
+    if (this.#dialTimer) clearTimeout(this.#dialTimer);
     if (this.#crashTimer) clearTimeout(this.#crashTimer);
     if (this.#flapTimer) clearInterval(this.#flapTimer);
   }
@@ -296,7 +397,6 @@ export class Simulator {
   }
 
   #metrics(): string {
-    const ready = this.#readyConnections();
     return [
       '# HELP build_info Build and version information',
       '# TYPE build_info gauge',
@@ -306,7 +406,7 @@ export class Simulator {
       'cloudflared_orchestration_config_version -1',
       '# HELP cloudflared_tunnel_ha_connections Number of active ha connections',
       '# TYPE cloudflared_tunnel_ha_connections gauge',
-      `cloudflared_tunnel_ha_connections ${ready}`,
+      `cloudflared_tunnel_ha_connections ${this.#haConnections()}`,
       '# HELP cloudflared_tunnel_request_errors Amount of errors due to proxying',
       '# TYPE cloudflared_tunnel_request_errors counter',
       'cloudflared_tunnel_request_errors 0',
@@ -353,6 +453,16 @@ export class Simulator {
           }
           this.#registered = 0;
           this.#scheduleConnections(changes.slowStartMs);
+        }
+        if (!previous.edgeUnreachable && this.#faults.edgeUnreachable) {
+          // The edge went away: every connection drops and is retried, and none comes back.
+          for (let i = 0; i < this.#registered; i++) {
+            this.#io.log('ERR', `Connection terminated error="timeout: no recent network activity" connIndex=${i}`);
+          }
+          this.#registered = 0;
+          this.#scheduleConnections(0);
+        } else if (previous.edgeUnreachable && !this.#faults.edgeUnreachable && this.#registered === 0) {
+          this.#scheduleConnections(0);
         }
         if (previous.noHttp && !this.#faults.noHttp) {
           for (const held of this.#held) held.destroy();
