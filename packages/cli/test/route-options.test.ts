@@ -34,16 +34,16 @@ beforeEach(async () => {
   ingressPath = join(dir, 'cloudflared.yml');
   writeFileSync(ingressPath, `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n`);
   env = {
-    TUNNEL_DATA_DIR: dir,
-    TUNNEL_INGRESS__CONFIG_PATH: ingressPath,
-    TUNNEL_CLOUDFLARE__API_TOKEN: TOKEN,
-    TUNNEL_CLOUDFLARE__BASE_URL: cf.url,
-    TUNNEL_CLOUDFLARE__ACCOUNT_ID: ACCOUNT,
-    TUNNEL_CLOUDFLARE__TUNNEL_ID: TUNNEL_ID,
-    TUNNEL_CLOUDFLARE__MAX_RETRIES: '0',
-    TUNNEL_CLOUDFLARED__CONTROLLER: 'none',
-    TUNNEL_DOCKER__ENABLED: 'false',
-    TUNNEL_RESTART__WAIT_FOR_RESTART: 'false',
+    TM_DATA_DIR: dir,
+    TM_INGRESS__CONFIG_PATH: ingressPath,
+    TM_CLOUDFLARE__API_TOKEN: TOKEN,
+    TM_CLOUDFLARE__BASE_URL: cf.url,
+    TM_CLOUDFLARE__ACCOUNT_ID: ACCOUNT,
+    TM_CLOUDFLARE__TUNNEL_ID: TUNNEL_ID,
+    TM_CLOUDFLARE__MAX_RETRIES: '0',
+    TM_CLOUDFLARED__CONTROLLER: 'none',
+    TM_DOCKER__ENABLED: 'false',
+    TM_RESTART__WAIT_FOR_RESTART: 'false',
   };
 });
 
