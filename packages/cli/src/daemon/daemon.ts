@@ -288,6 +288,7 @@ export class Daemon {
         logger: this.logger,
         gracePeriodMs: labels.gracePeriodMs,
         projects: labels.projects,
+        routeOptions: { caPoolDirs: this.config.policy.caPoolDirs ?? [] },
       });
       const pass = (snapshot: TopologySnapshot) =>
         publisher.sync(snapshot).catch((error: unknown) => this.logger.error('label publishing failed', { error }));

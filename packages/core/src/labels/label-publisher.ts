@@ -1,8 +1,10 @@
 import { Actor } from '../domain/actor.js';
 import type { ServiceScheme } from '../domain/route.js';
+import { sameOriginSettings } from '../domain/route-options.js';
 import type { ContainerInfo, TopologySnapshot } from '../domain/topology.js';
 import { toTunnelError } from '../errors.js';
 import type { TunnelManagerApi } from '../manager/api.js';
+import type { RouteOptionsPolicy } from '../manager/route-options.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { LabelProblem, LabelPublication, StateStore } from '../ports/state-store.js';
@@ -25,6 +27,8 @@ export interface LabelPublisherOptions {
   readonly gracePeriodMs: number;
   /** `docker.labels.projects`: when not empty, the only projects labels may publish for. */
   readonly projects: readonly string[];
+  /** `policy.caPoolDirs`, so a `tunnel.origin.caPool` label is checked as the façade checks it. */
+  readonly routeOptions?: RouteOptionsPolicy;
 }
 
 /** What one pass did. */
@@ -45,7 +49,7 @@ interface Wanted {
 
 /**
  * Publishes containers that label themselves (`tunnel.hostname`, `tunnel.port`,
- * `tunnel.project`, optional `tunnel.scheme`) through the TunnelManager façade, as the project
+ * `tunnel.project`, optional `tunnel.scheme`, `tunnel.path`, `tunnel.origin.<setting>`) through the TunnelManager façade, as the project
  * the labels name and with the audit actor `docker-labels`: the same validation, hostname
  * policy, quota, ownership guard and HOSTNAME_TAKEN as an MCP call.
  *
@@ -54,7 +58,13 @@ interface Wanted {
  * so any Topology that reports labels can drive it, and it is tested with plain snapshots and a
  * ManualClock. The daemon runs it on every topology change (the Topology's `onChange`).
  *
- * Lifecycle: a hostname stays published while any container asks for it, running or stopped;
+ * A publication is one route, keyed by (hostname, path): containers may publish several paths
+ * of one hostname (one DNS record, one owner — the façade refuses a second project with
+ * HOSTNAME_TAKEN). A label change is the façade's re-target: new port, scheme or origin settings
+ * on the same path update the route in place; a container whose path label changed moves its
+ * route (`fromPath`): one rule change, no DNS change.
+ *
+ * Lifecycle: a route stays published while any container asks for it, running or stopped;
  * when the last one is removed it is unpublished only after `gracePeriodMs`, so a redeploy
  * (remove + create) or `docker restart` never drops DNS. Replicas labelled alike (Compose
  * `--scale`) are one hostname, targeted by the alias Docker's DNS answers with all of them.
@@ -63,7 +73,8 @@ interface Wanted {
 export class LabelPublisher {
   readonly #o: LabelPublisherOptions;
   readonly #log: Logger;
-  /** hostname + project → the attempt that failed, so one refusal is not re-audited on every event. */
+  readonly #routeOptions: RouteOptionsPolicy;
+  /** hostname + path + project → the attempt that failed, so one refusal is not re-audited on every event. */
   readonly #failed = new Map<string, { signature: string; at: number; problem: Problem[] }>();
   #running: Promise<LabelSyncReport> | null = null;
   #again: TopologySnapshot | null = null;
@@ -71,6 +82,7 @@ export class LabelPublisher {
   constructor(options: LabelPublisherOptions) {
     this.#o = options;
     this.#log = options.logger.child({ component: 'label-publisher' });
+    this.#routeOptions = options.routeOptions ?? { caPoolDirs: [] };
   }
 
   /**
@@ -99,19 +111,22 @@ export class LabelPublisher {
       return { published, unpublished, problems };
     }
     const wanted = await this.#wanted(snapshot, problems);
-    const kept = new Map((await this.#o.store.labels.listPublications()).map((p) => [p.hostname, p]));
+    const kept = new Map((await this.#o.store.labels.listPublications()).map((p) => [routeKey(p), p]));
+    const asked = new Set([...wanted.values()].map((w) => routeKey(w.request)));
 
     for (const [key, w] of wanted) {
-      const hostname = w.request.hostname;
-      const before = kept.get(hostname);
+      const { hostname, path, originRequest } = w.request;
+      const shown = path === null ? hostname : `${hostname} ${path}`;
+      const before = kept.get(routeKey(w.request));
       const service = { container: w.target, port: w.request.port, scheme: w.request.scheme };
       const ids = w.containers.map((c) => c.id).sort();
       const same =
         before !== undefined &&
         before.project === w.request.project &&
         JSON.stringify(before.service) === JSON.stringify(service) &&
+        sameOriginSettings(before.originRequest, originRequest) &&
         JSON.stringify([...before.containers].sort()) === JSON.stringify(ids);
-      if (same && (await this.#isLive(hostname, w.request.project))) {
+      if (same && (await this.#isLive(hostname, path, w.request.project))) {
         if (before.missingSince !== null) await this.#save({ ...before, missingSince: null, updatedAt: now });
         continue;
       }
@@ -120,28 +135,57 @@ export class LabelPublisher {
         await this.#save({ ...before, containers: ids, missingSince: null, updatedAt: now });
         continue;
       }
-      const signature = JSON.stringify([w.request, service, ids]);
+      // A path label changed: the route this target published at a path nobody asks for any
+      // more moves to the new path (the façade's re-target), rather than a new route plus a
+      // delete after the grace period.
+      const moved =
+        before === undefined
+          ? [...kept.values()].find(
+              (p) =>
+                p.hostname === hostname &&
+                p.project === w.request.project &&
+                p.service.container === w.target &&
+                !asked.has(routeKey(p)),
+            )
+          : undefined;
+      const signature = JSON.stringify([w.request, service, ids, moved?.path]);
       const failed = this.#failed.get(key);
       if (failed && failed.signature === signature && now - failed.at < RETRY_AFTER_MS) {
         problems.push(...failed.problem);
         continue;
       }
       try {
-        await this.#o.manager.requestCname(Actor.project(w.request.project, LABELS_ACTOR), {
+        const result = await this.#o.manager.requestCname(Actor.project(w.request.project, LABELS_ACTOR), {
           hostname,
           service: { container: w.target, port: w.request.port, scheme: w.request.scheme as ServiceScheme },
+          path,
+          originRequest,
+          ...(moved ? { fromPath: moved.path } : {}),
         });
         this.#failed.delete(key);
+        if (moved) {
+          await this.#o.store.labels.removePublication(moved.hostname, moved.path);
+          kept.delete(routeKey(moved));
+        }
         await this.#save({
           hostname,
+          path,
           project: w.request.project,
           service,
+          originRequest,
           containers: ids,
           missingSince: null,
           updatedAt: now,
         });
-        published.push(hostname);
-        this.#log.info('published from container labels', { hostname, project: w.request.project, target: w.target });
+        if (result.outcome !== 'unchanged') published.push(shown);
+        this.#log.info('published from container labels', {
+          hostname,
+          path,
+          project: w.request.project,
+          target: w.target,
+          outcome: result.outcome,
+          ...(moved ? { fromPath: moved.path } : {}),
+        });
       } catch (error) {
         const e = toTunnelError(error);
         const refused = w.containers.map((c) => ({
@@ -150,34 +194,41 @@ export class LabelPublisher {
           project: w.request.project,
           hostname,
           code: e.code,
-          message: `${e.message} ${e.hint}`.trim(),
+          message: `${path === null ? '' : `(path ${path}) `}${e.message} ${e.hint}`.trim(),
         }));
         this.#failed.set(key, { signature, at: now, problem: refused });
         problems.push(...refused);
-        this.#log.warn('container labels not published', { hostname, project: w.request.project, code: e.code });
+        this.#log.warn('container labels not published', { hostname, path, project: w.request.project, code: e.code });
       }
     }
 
-    // Hostnames no container asks for any more: unpublished once the grace period is over.
-    const asked = new Set([...wanted.values()].map((w) => w.request.hostname));
-    for (const [hostname, p] of kept) {
-      if (asked.has(hostname)) continue;
+    // Routes no container asks for any more: unpublished once the grace period is over.
+    for (const p of kept.values()) {
+      if (asked.has(routeKey(p))) continue;
+      const shown = p.path === null ? p.hostname : `${p.hostname} ${p.path}`;
       const since = p.missingSince ?? now;
       if (p.missingSince === null) await this.#save({ ...p, missingSince: now, updatedAt: now });
       if (now - since < this.#o.gracePeriodMs) continue;
       try {
-        await this.#o.manager.deleteCname(Actor.project(p.project, LABELS_ACTOR), hostname);
-        unpublished.push(hostname);
-        this.#log.info('unpublished: no container has asked for it for the grace period', { hostname });
+        await this.#o.manager.deleteCname(Actor.project(p.project, LABELS_ACTOR), p.hostname, { path: p.path });
+        unpublished.push(shown);
+        this.#log.info('unpublished: no container has asked for it for the grace period', {
+          hostname: p.hostname,
+          path: p.path,
+        });
       } catch (error) {
         const e = toTunnelError(error);
         // Already gone (deleted by hand) is what was wanted; anything else is retried next pass.
         if (e.code !== 'NOT_FOUND') {
-          this.#log.warn('unpublishing failed; retried on the next pass', { hostname, code: e.code });
+          this.#log.warn('unpublishing failed; retried on the next pass', {
+            hostname: p.hostname,
+            path: p.path,
+            code: e.code,
+          });
           continue;
         }
       }
-      await this.#o.store.labels.removePublication(hostname);
+      await this.#o.store.labels.removePublication(p.hostname, p.path);
     }
 
     await this.#o.store.labels.replaceProblems(problems, now);
@@ -188,8 +239,8 @@ export class LabelPublisher {
     await this.#o.store.labels.savePublication(p);
   }
 
-  async #isLive(hostname: string, project: string): Promise<boolean> {
-    const route = await this.#o.store.routes.findLive(hostname);
+  async #isLive(hostname: string, path: string | null, project: string): Promise<boolean> {
+    const route = await this.#o.store.routes.findLive(hostname, path);
     return route !== null && route.owner === project && route.state === 'active';
   }
 
@@ -203,7 +254,7 @@ export class LabelPublisher {
     const known = await this.#knownProjects();
     for (const c of snapshot.containers) {
       if (!asksToPublish(c)) continue;
-      const parsed = parseContainerLabels(c);
+      const parsed = parseContainerLabels(c, this.#routeOptions);
       const base = { containerId: c.id, containerName: c.name, project: null, hostname: null };
       if (!parsed.ok) {
         problems.push({ ...base, code: parsed.code, message: `${parsed.message} ${parsed.hint}` });
@@ -220,7 +271,7 @@ export class LabelPublisher {
         });
         continue;
       }
-      const key = `${r.hostname} ${r.project}`;
+      const key = `${routeKey(r)} ${r.project}`;
       const group = groups.get(key);
       if (!group) groups.set(key, { request: r, containers: [c] });
       else group.containers.push(c);
@@ -229,7 +280,7 @@ export class LabelPublisher {
     for (const [key, g] of groups) {
       const hostname = g.request.hostname;
       const differ = g.containers.find((c) => {
-        const p = parseContainerLabels(c);
+        const p = parseContainerLabels(c, this.#routeOptions);
         return p.ok && JSON.stringify(p.request) !== JSON.stringify(g.request);
       });
       const names = g.containers.map((c) => c.name).sort();
@@ -247,7 +298,7 @@ export class LabelPublisher {
       };
       if (differ) {
         conflict(
-          `Containers ${names.join(', ')} all ask for ${hostname} with different port or scheme labels. Label every replica alike, or give each its own hostname.`,
+          `Containers ${names.join(', ')} all ask for ${hostname} with different port, scheme or origin labels. Label every replica alike, or give each its own hostname or path.`,
         );
         continue;
       }
@@ -280,6 +331,11 @@ export class LabelPublisher {
     for (const r of await this.#o.store.routes.list({})) known.add(r.owner);
     return (p) => known.has(p);
   }
+}
+
+/** A route's identity: hostname and path (NUL cannot occur in either). */
+function routeKey(r: { readonly hostname: string; readonly path: string | null }): string {
+  return `${r.hostname}\u0000${r.path ?? ''}`;
 }
 
 /** An alias every replica carries on one network: Compose's service name first. */

@@ -216,11 +216,15 @@ export interface RestartRequestQueue {
   pending(): Promise<number>;
 }
 
-/** A hostname published from container labels (see LabelPublisher). */
+/** A route (hostname, path) published from container labels (see LabelPublisher). */
 export interface LabelPublication {
   readonly hostname: string;
+  /** The route's path regex; null for the hostname's path-less route. With `hostname`, the key. */
+  readonly path: string | null;
   readonly project: string;
   readonly service: { readonly container: string; readonly port: number; readonly scheme: string };
+  /** The canonical origin settings the labels asked for; null for none. */
+  readonly originRequest: OriginSettings | null;
   /** Ids of the containers that asked for it at the last pass. */
   readonly containers: readonly string[];
   /** Since when no container asks for it; null while one does. */
@@ -252,7 +256,8 @@ export interface LabelProblem {
 export interface LabelRepository {
   listPublications(): Promise<LabelPublication[]>;
   savePublication(publication: LabelPublication): Promise<void>;
-  removePublication(hostname: string): Promise<void>;
+  /** Forgets the publication of (hostname, path); null: the path-less one. */
+  removePublication(hostname: string, path: string | null): Promise<void>;
   replaceProblems(
     problems: readonly Omit<LabelProblem, 'firstSeen' | 'lastSeen' | 'count'>[],
     at: number,

@@ -193,15 +193,20 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     name: 'docker label publishing',
     sql: `
-      -- Hostnames published from container labels (docker.labels): what was asked, and since
-      -- when no container asks for it any more (unpublished after docker.labels.gracePeriodMs).
+      -- Routes (hostname, path) published from container labels (docker.labels): what was
+      -- asked, and since when no container asks for it any more (unpublished after
+      -- docker.labels.gracePeriodMs). path '' is the hostname's path-less route (a key column
+      -- holds no NULL: NULLs would never collide).
       CREATE TABLE label_publications (
-        hostname       TEXT PRIMARY KEY,
-        project        TEXT NOT NULL,
-        service        TEXT NOT NULL,
-        containers     TEXT NOT NULL,
-        missing_since  INTEGER,
-        updated_at     INTEGER NOT NULL
+        hostname        TEXT NOT NULL,
+        path            TEXT NOT NULL DEFAULT '',
+        project         TEXT NOT NULL,
+        service         TEXT NOT NULL,
+        origin_request  TEXT,
+        containers      TEXT NOT NULL,
+        missing_since   INTEGER,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (hostname, path)
       ) STRICT;
 
       -- Containers whose labels could not be published, as of the last pass, for \`tunnel status\`.

@@ -821,8 +821,10 @@ export class SqliteStateStore implements StateStore {
     const db = this.#db;
     type PublicationRow = {
       hostname: string;
+      path: string;
       project: string;
       service: string;
+      origin_request: string | null;
       containers: string;
       missing_since: number | null;
       updated_at: number;
@@ -839,14 +841,14 @@ export class SqliteStateStore implements StateStore {
       count: number;
     };
     const stmts = {
-      publications: db.prepare<[], PublicationRow>('SELECT * FROM label_publications ORDER BY hostname'),
+      publications: db.prepare<[], PublicationRow>('SELECT * FROM label_publications ORDER BY hostname, path'),
       savePublication: db.prepare(
-        `INSERT INTO label_publications (hostname, project, service, containers, missing_since, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(hostname) DO UPDATE SET project = excluded.project, service = excluded.service,
-           containers = excluded.containers, missing_since = excluded.missing_since, updated_at = excluded.updated_at`,
+        `INSERT INTO label_publications (hostname, path, project, service, origin_request, containers, missing_since, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(hostname, path) DO UPDATE SET project = excluded.project, service = excluded.service,
+           origin_request = excluded.origin_request, containers = excluded.containers, missing_since = excluded.missing_since, updated_at = excluded.updated_at`,
       ),
-      removePublication: db.prepare('DELETE FROM label_publications WHERE hostname = ?'),
+      removePublication: db.prepare('DELETE FROM label_publications WHERE hostname = ? AND path = ?'),
       problems: db.prepare<[], ProblemRow>('SELECT * FROM label_problems ORDER BY container_name'),
       clearProblems: db.prepare('DELETE FROM label_problems'),
       insertProblem: db.prepare(
@@ -856,8 +858,10 @@ export class SqliteStateStore implements StateStore {
     };
     const toPublication = (r: PublicationRow): LabelPublication => ({
       hostname: r.hostname,
+      path: r.path === '' ? null : r.path,
       project: r.project,
       service: JSON.parse(r.service) as LabelPublication['service'],
+      originRequest: r.origin_request === null ? null : (JSON.parse(r.origin_request) as OriginSettings),
       containers: JSON.parse(r.containers) as string[],
       missingSince: r.missing_since,
       updatedAt: r.updated_at,
@@ -879,16 +883,18 @@ export class SqliteStateStore implements StateStore {
         this.#write(() => {
           stmts.savePublication.run(
             p.hostname,
+            p.path ?? '',
             p.project,
             JSON.stringify(p.service),
+            p.originRequest === null ? null : JSON.stringify(p.originRequest),
             JSON.stringify(p.containers),
             p.missingSince,
             p.updatedAt,
           );
         }),
-      removePublication: async (hostname) =>
+      removePublication: async (hostname, path) =>
         this.#write(() => {
-          stmts.removePublication.run(hostname);
+          stmts.removePublication.run(hostname, path ?? '');
         }),
       replaceProblems: async (problems, at) =>
         this.#write(() => {
