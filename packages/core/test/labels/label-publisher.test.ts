@@ -15,7 +15,7 @@ import {
   parseContainerLabels,
   type TopologySnapshot,
 } from '../../src/index.js';
-import { startWorld, type World } from '../manager/helpers.js';
+import { recordsNamed, startWorld, type World } from '../manager/helpers.js';
 import { container, inContainer, onHost, snapshot } from '../topology/fixtures.js';
 
 const GRACE = 600_000;
@@ -120,7 +120,7 @@ describe('LabelPublisher', () => {
       labelled('bad-port', { ...webLabels, 'tunnel.hostname': 'b.example.com', 'tunnel.port': 'http' }),
       labelled('bad-host', { ...webLabels, 'tunnel.hostname': 'not a host' }),
       labelled('stranger', { ...webLabels, 'tunnel.hostname': 'c.example.com', 'tunnel.project': 'nobody' }),
-      labelled('pathy', { ...webLabels, 'tunnel.hostname': 'd.example.com', 'tunnel.path': '/api' }),
+      labelled('pathy', { ...webLabels, 'tunnel.hostname': 'd.example.com', 'tunnel.path': '(?=x)' }),
       labelled('typo', { ...webLabels, 'tunnel.hostname': 'e.example.com', 'tunnel.prot': '80' }),
       labelled('scheme', { ...webLabels, 'tunnel.hostname': 'f.example.com', 'tunnel.scheme': 'gopher' }),
     ];
@@ -140,7 +140,8 @@ describe('LabelPublisher', () => {
     expect(byName.get('bad-port')?.message).toMatch(/Invalid port "http"/);
     expect(byName.get('bad-host')?.code).toBe('INVALID_HOSTNAME');
     expect(byName.get('stranger')?.message).toContain('project nobody, which is not a known project');
-    expect(byName.get('pathy')?.message).toContain('cannot publish (routes have no path yet)');
+    expect(byName.get('pathy')?.message).toContain('invalid label tunnel.path');
+    expect(byName.get('pathy')?.message).toContain('not a valid RE2 regular expression');
     expect(byName.get('typo')?.message).toContain('unknown label tunnel.prot');
     expect(byName.get('scheme')?.message).toContain('not a service scheme');
     for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) expect(await live(`${name}.example.com`)).toBeNull();
@@ -197,11 +198,179 @@ describe('LabelPublisher', () => {
     expect((await live('web.example.com'))?.target).toBe('http://websvc:8080');
   });
 
-  it('parseContainerLabels takes the scheme and refuses the path', () => {
+  it('parseContainerLabels takes the scheme, the path and origin settings, read as their types', () => {
     const ok = parseContainerLabels({ name: 'x', labels: { ...webLabels, 'tunnel.scheme': 'https' } });
     expect(ok).toEqual({
       ok: true,
-      request: { hostname: 'web.example.com', project: 'shop', port: 8080, scheme: 'https' },
+      request: {
+        hostname: 'web.example.com',
+        project: 'shop',
+        port: 8080,
+        scheme: 'https',
+        path: null,
+        originRequest: null,
+      },
+    });
+    const full = parseContainerLabels({
+      name: 'x',
+      labels: {
+        ...webLabels,
+        'tunnel.path': '^/api/',
+        'tunnel.origin.noTLSVerify': 'true',
+        'tunnel.origin.http2Origin': 'false',
+        'tunnel.origin.originServerName': 'api.internal',
+        'tunnel.origin.httpHostHeader': 'api.internal:8443',
+        'tunnel.origin.connectTimeout': '1m',
+        'tunnel.origin.keepAliveConnections': '50',
+      },
+    });
+    expect(full.ok && full.request.path).toBe('^/api/');
+    // Canonicalised by the façade's parser: "1m" is 60s.
+    expect(full.ok && full.request.originRequest).toEqual({
+      noTLSVerify: true,
+      http2Origin: false,
+      originServerName: 'api.internal',
+      httpHostHeader: 'api.internal:8443',
+      connectTimeout: '60s',
+      keepAliveConnections: 50,
+    });
+  });
+
+  describe('paths and origin settings', () => {
+    const ports: NonNullable<Parameters<typeof container>[1]>['ports'] = [
+      [8080, ['127.0.0.1:18080']],
+      [9090, ['127.0.0.1:19090']],
+    ];
+    const api = (labels: Record<string, string> = {}, name = 'api') =>
+      labelled(name, { ...webLabels, 'tunnel.path': '^/api/', ...labels }, { ports });
+    const dnsWrites = () => world.cf.requests.filter((r) => r.method !== 'GET').length;
+
+    it('publishes a path route with origin settings, next to the path-less one, on one DNS record', async () => {
+      const report = await sync(
+        hostSnap(
+          labelled('web', webLabels),
+          api({ 'tunnel.origin.noTLSVerify': 'true', 'tunnel.origin.connectTimeout': '30s' }),
+        ),
+      );
+      expect(report.problems).toEqual([]);
+      expect([...report.published].sort()).toEqual(['web.example.com', 'web.example.com ^/api/']);
+      const route = await world.db.routes.findLive('web.example.com', '^/api/');
+      expect(route?.owner).toBe('shop');
+      expect(route?.state).toBe('active');
+      expect(route?.originRequest).toEqual({ noTLSVerify: true, connectTimeout: '30s' });
+      expect((await world.db.routes.findLive('web.example.com'))?.path).toBeNull();
+      const rule = (await world.ingress.read()).rules.find(
+        (r) => r.hostname === 'web.example.com' && r.path === '^/api/',
+      );
+      expect(rule?.originRequest).toEqual({ noTLSVerify: true, connectTimeout: '30s' });
+      expect(recordsNamed(world, 'web.example.com')).toHaveLength(1);
+      const kept = await world.db.labels.listPublications();
+      expect(kept.map((p) => [p.hostname, p.path])).toEqual([
+        ['web.example.com', null],
+        ['web.example.com', '^/api/'],
+      ]);
+    });
+
+    it('a changed port or origin label re-targets the route in place: one rule change, no DNS change', async () => {
+      await sync(hostSnap(labelled('web', webLabels), api()));
+      const writes = dnsWrites();
+      const id = (await world.db.routes.findLive('web.example.com', '^/api/'))?.id;
+      // Recreated with new labels (labels cannot change on a running container): a new id.
+      const changed = {
+        ...api({ 'tunnel.port': '9090', 'tunnel.origin.originServerName': 'api.internal' }),
+        id: 'e'.repeat(64),
+      };
+      const report = await sync(hostSnap(labelled('web', webLabels), changed));
+      expect(report.problems).toEqual([]);
+      expect(report.published).toEqual(['web.example.com ^/api/']);
+      const route = await world.db.routes.findLive('web.example.com', '^/api/');
+      expect(route?.id).toBe(id);
+      expect(route?.target).toBe('http://localhost:19090');
+      expect(route?.originRequest).toEqual({ originServerName: 'api.internal' });
+      expect(dnsWrites()).toBe(writes);
+      const updated = await world.db.audit.query({ project: 'shop', limit: 1 });
+      expect(updated[0]?.actor).toBe(LABELS_ACTOR);
+      // The same labels again: nothing to do.
+      expect((await sync(hostSnap(labelled('web', webLabels), changed))).published).toEqual([]);
+    });
+
+    it('a changed path label moves the route (fromPath), with no DNS change and nothing left behind', async () => {
+      await sync(hostSnap(labelled('web', webLabels), api()));
+      const writes = dnsWrites();
+      const moved = { ...api({ 'tunnel.path': '^/v2/' }), id: 'd'.repeat(64) };
+      const report = await sync(hostSnap(labelled('web', webLabels), moved));
+      expect(report.problems).toEqual([]);
+      expect(report.published).toEqual(['web.example.com ^/v2/']);
+      expect(await world.db.routes.findLive('web.example.com', '^/api/')).toBeNull();
+      expect((await world.db.routes.findLive('web.example.com', '^/v2/'))?.state).toBe('active');
+      expect(dnsWrites()).toBe(writes);
+      expect((await world.db.labels.listPublications()).map((p) => p.path)).toEqual([null, '^/v2/']);
+      // No grace-period delete of the old path is pending.
+      await clock.advance(GRACE);
+      expect((await sync(hostSnap(labelled('web', webLabels), moved))).unpublished).toEqual([]);
+      expect((await world.db.routes.findLive('web.example.com', '^/v2/'))?.state).toBe('active');
+    });
+
+    it('a removed container unpublishes exactly its path after the grace period', async () => {
+      const other = labelled('static', { ...webLabels, 'tunnel.path': '^/static/' });
+      await sync(hostSnap(labelled('web', webLabels), api(), other));
+      await sync(hostSnap(labelled('web', webLabels), other));
+      await clock.advance(GRACE - 1);
+      expect((await sync(hostSnap(labelled('web', webLabels), other))).unpublished).toEqual([]);
+      await clock.advance(1);
+      expect((await sync(hostSnap(labelled('web', webLabels), other))).unpublished).toEqual(['web.example.com ^/api/']);
+      expect(await world.db.routes.findLive('web.example.com', '^/api/')).toBeNull();
+      expect((await world.db.routes.findLive('web.example.com', '^/static/'))?.state).toBe('active');
+      expect((await world.db.routes.findLive('web.example.com'))?.state).toBe('active');
+      expect(recordsNamed(world, 'web.example.com')).toHaveLength(1);
+      const deleted = await world.db.audit.query({ project: 'shop', action: 'cname.delete', limit: 1 });
+      expect(deleted[0]?.actor).toBe(LABELS_ACTOR);
+      expect((await world.db.labels.listPublications()).map((p) => p.path)).toEqual([null, '^/static/']);
+    });
+
+    it('another project publishing a path of a hostname it does not hold is HOSTNAME_TAKEN, reported', async () => {
+      const report = await sync(
+        hostSnap(
+          api(),
+          labelled('static', { ...webLabels, 'tunnel.path': '^/static/' }),
+          labelled('blogweb', { ...webLabels, 'tunnel.project': 'blog', 'tunnel.path': '^/blog/' }),
+        ),
+      );
+      expect([...report.published].sort()).toEqual(['web.example.com ^/api/', 'web.example.com ^/static/']);
+      const refused = report.problems.find((p) => p.containerName === 'blogweb');
+      expect(refused?.code).toBe('HOSTNAME_TAKEN');
+      expect(refused?.message).toContain('(path ^/blog/)');
+      expect(await world.db.routes.findLive('web.example.com', '^/blog/')).toBeNull();
+      const status = await world.manager.getStatus(Actor.admin());
+      expect(status.labelProblems.find((p) => p.containerName === 'blogweb')?.code).toBe('HOSTNAME_TAKEN');
+    });
+
+    it('bad origin labels are reported with the label named, never thrown, and publish nothing', async () => {
+      const bad = {
+        yes: { 'tunnel.origin.noTLSVerify': 'yes' },
+        slow: { 'tunnel.origin.connectTimeout': '500ms' },
+        never: { 'tunnel.origin.tlsTimeout': 'soon' },
+        many: { 'tunnel.origin.keepAliveConnections': '-1' },
+        host: { 'tunnel.origin.httpHostHeader': 'a b' },
+        ca: { 'tunnel.origin.caPool': '/etc/ssl/ca.pem' },
+        bastion: { 'tunnel.origin.bastionMode': 'true' },
+      };
+      const containers = Object.entries(bad).map(([name, labels], i) =>
+        labelled(name, { ...webLabels, 'tunnel.hostname': `bad${i}.example.com`, ...labels }),
+      );
+      const report = await sync(hostSnap(...containers));
+      expect(report.published).toEqual([]);
+      const byName = new Map(report.problems.map((p) => [p.containerName, p]));
+      expect([...byName.keys()].sort()).toEqual(Object.keys(bad).sort());
+      expect(byName.get('yes')?.message).toContain('invalid label tunnel.origin.noTLSVerify');
+      expect(byName.get('yes')?.message).toContain('must be true or false, got "yes"');
+      expect(byName.get('slow')?.message).toContain('whole seconds');
+      expect(byName.get('never')?.message).toContain('is not a duration');
+      expect(byName.get('many')?.message).toContain('must be an integer');
+      expect(byName.get('host')?.message).toContain('must be a host name');
+      expect(byName.get('ca')?.code).toBe('POLICY_DENIED');
+      expect(byName.get('bastion')?.message).toContain('unknown label tunnel.origin.bastionMode');
+      expect(await world.db.routes.list({})).toEqual([]);
     });
   });
 });
