@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,9 +90,9 @@ async function eventually<T>(
   }
 }
 
-const live = (hostname: string): Promise<CnameRoute | null> => looker.routes.findLive(hostname);
-const active = (hostname: string) => async () => {
-  const route = await live(hostname);
+const live = (hostname: string, path?: string): Promise<CnameRoute | null> => looker.routes.findLive(hostname, path);
+const active = (hostname: string, path?: string) => async () => {
+  const route = await live(hostname, path);
   return route?.state === 'active' ? route : null;
 };
 
@@ -236,5 +236,35 @@ describe('label publishing on the real engine (the daemon)', () => {
     );
     expect(problem.code).toBe('HOSTNAME_TAKEN');
     expect((await live('after.example.com'))?.owner).toBe('shop');
+  });
+
+  it('publishes a path of a hostname with an origin setting, and unpublishes exactly that path', SLOW, async () => {
+    const labels = {
+      ...webLabels('after.example.com'),
+      'tunnel.path': '^/api/',
+      'tunnel.origin.httpHostHeader': 'api.internal',
+      'tunnel.origin.connectTimeout': '1m',
+    };
+    await runLabelled('api', labels, 'api-v1');
+    const route = await eventually(20_000, active('after.example.com', '^/api/'), 'the ^/api/ path published');
+    expect(route.owner).toBe('shop');
+    expect(route.target).toBe(`http://${name('api')}:8080`);
+    expect(route.originRequest).toEqual({ httpHostHeader: 'api.internal', connectTimeout: '60s' });
+    // One DNS record for the hostname's two routes.
+    expect(route.dnsRecordId).toBe((await live('after.example.com'))?.dnsRecordId);
+    const written = readFileSync(join(dir, 'config.yml'), 'utf8');
+    expect(written).toMatch(/path: \^\/api\/\n\s+service: http:\/\/[\w-]+-api:8080\n\s+originRequest:\n/);
+    expect(written).toContain('httpHostHeader: api.internal');
+    expect(await wgetFromCf(route.target)).toBe('api-v1');
+
+    await docker('rm', '-f', name('api'));
+    await eventually(
+      GRACE_MS + 20_000,
+      async () => (await live('after.example.com', '^/api/')) === null,
+      'unpublished',
+    );
+    expect((await live('after.example.com'))?.state).toBe('active');
+    const deletes = await looker.audit.query({ project: 'shop', action: 'cname.delete', limit: 1 });
+    expect(deletes[0]?.actor).toBe('docker-labels');
   });
 });
