@@ -215,12 +215,12 @@ const dockerSchema = z.strictObject({
         .boolean()
         .default(false)
         .describe(
-          'The daemon publishes containers labelled `tunnel.hostname`, `tunnel.port` and `tunnel.project` (optional `tunnel.scheme`).',
+          'The daemon publishes containers labelled `tunnel.hostname`, `tunnel.port` and `tunnel.project` (optional `tunnel.scheme`, `tunnel.path`, `tunnel.origin.<setting>`).',
         ),
       gracePeriodMs: ms(0, 7 * 86_400_000)
         .default(600_000)
         .describe(
-          'How long a hostname stays published after its last container is removed (a redeploy or restart never drops DNS). Stopped containers keep theirs.',
+          'How long a route (hostname and path) stays published after its last container is removed (a redeploy or restart never drops DNS). Stopped containers keep theirs.',
         ),
       projects: z
         .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a project name'))
