@@ -137,8 +137,9 @@ export class LabelPublisher {
       }
       // A path label changed: the route this target published at a path nobody asks for any
       // more moves to the new path (the façade's re-target), rather than a new route plus a
-      // delete after the grace period.
-      const moved =
+      // delete after the grace period. Only a live route moves: one deleted by hand meanwhile
+      // is left to the unpublish loop (NOT_FOUND), and the new path is created.
+      const candidate =
         before === undefined
           ? [...kept.values()].find(
               (p) =>
@@ -147,6 +148,10 @@ export class LabelPublisher {
                 p.service.container === w.target &&
                 !asked.has(routeKey(p)),
             )
+          : undefined;
+      const moved =
+        candidate && (await this.#isLive(candidate.hostname, candidate.path, candidate.project))
+          ? candidate
           : undefined;
       const signature = JSON.stringify([w.request, service, ids, moved?.path]);
       const failed = this.#failed.get(key);

@@ -311,6 +311,20 @@ describe('LabelPublisher', () => {
       expect((await world.db.routes.findLive('web.example.com', '^/v2/'))?.state).toBe('active');
     });
 
+    it('a changed path label creates the new path when the old route was deleted by hand', async () => {
+      await sync(hostSnap(labelled('web', webLabels), api()));
+      await world.manager.deleteCname(Actor.project('shop'), 'web.example.com', { path: '^/api/' });
+      const moved = { ...api({ 'tunnel.path': '^/v2/' }), id: 'd'.repeat(64) };
+      const report = await sync(hostSnap(labelled('web', webLabels), moved));
+      expect(report.problems).toEqual([]);
+      expect(report.published).toEqual(['web.example.com ^/v2/']);
+      expect((await world.db.routes.findLive('web.example.com', '^/v2/'))?.state).toBe('active');
+      // The forgotten publication of ^/api/ goes when its grace period ends (already gone: NOT_FOUND).
+      await clock.advance(GRACE);
+      await sync(hostSnap(labelled('web', webLabels), moved));
+      expect((await world.db.labels.listPublications()).map((p) => p.path)).toEqual([null, '^/v2/']);
+    });
+
     it('a removed container unpublishes exactly its path after the grace period', async () => {
       const other = labelled('static', { ...webLabels, 'tunnel.path': '^/static/' });
       await sync(hostSnap(labelled('web', webLabels), api(), other));
