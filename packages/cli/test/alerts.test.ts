@@ -3,12 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createHealthServices, JsonLogger, type NewAuditEntry, parseConfig, SqliteStateStore } from '@tunnel/core';
-import { InMemoryProcessController, ManualClock } from '@tunnel/testkit';
+import { InMemoryProcessController, ManualClock, type Receiver, startReceiver } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonAlerts, DaemonMetrics } from '../src/index.js';
 import { cleanTempDirs, runInProcess, tempDir } from './support/io.js';
 import { parsePrometheusText, sampleValue } from './support/prometheus.js';
-import { type Receiver, startReceiver } from './support/receiver.js';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

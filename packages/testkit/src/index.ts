@@ -81,3 +81,4 @@ export {
 } from './memory/in-memory-process-controller.js';
 export { emptyTopologySnapshot, InMemoryTopology } from './memory/in-memory-topology.js';
 export { isProcessRunning } from './process-state.js';
+export { type Receiver, startReceiver } from './webhook/receiver.js';

@@ -1,4 +1,4 @@
-import { ManualClock } from '@tunnel/testkit';
+import { ManualClock, type Receiver, startReceiver } from '@tunnel/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AlertService,
@@ -9,7 +9,6 @@ import {
   Secret,
   WebhookAlertTransport,
 } from '../../src/index.js';
-import { type Receiver, startReceiver } from './receiver.js';
 
 const receivers: Receiver[] = [];
 afterEach(async () => {

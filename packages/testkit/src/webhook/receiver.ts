@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** A local HTTP webhook receiver: records each POST body; answers `status()` (200 by default). */
+/** A local HTTP webhook receiver (what an alert webhook posts to, e.g. Slack): records each POST body; answers `status()` (200 by default). */
 export interface Receiver {
   readonly url: string;
   readonly bodies: Array<Record<string, unknown>>;
