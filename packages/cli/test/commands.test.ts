@@ -1,10 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { formatOwnerMark } from '@tunnel/core';
-import { type CloudflareEmulator, startCloudflareEmulator } from '@tunnel/testkit';
+import type { CloudflareEmulator } from '@tunnel/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FAMILY_EXIT_CODES } from '../src/index.js';
-import { cleanTempDirs, runInProcess, tempDir } from './support/io.js';
+import { cleanTempDirs, runInProcess } from './support/io.js';
+import { ACCOUNT, startCliWorld, TUNNEL_ID } from './support/world.js';
 
 /*
  * The manager-backed commands in this process, against the Cloudflare emulator, a real SQLite
@@ -12,42 +12,16 @@ import { cleanTempDirs, runInProcess, tempDir } from './support/io.js';
  * (`restart.waitForRestart: false`) and nothing supervises cloudflared (`controller: none`).
  */
 
-const TUNNEL_ID = 'c0ffee00-5a4d-4b0c-8e11-7a3d2f9e6b01';
-const ACCOUNT = '5a7b1c9d3e2f40618a9b7c6d5e4f3a21';
-const TOKEN = 'commands-test-token';
-
 let cf: CloudflareEmulator;
 let env: Record<string, string>;
 let ingressPath: string;
 let zoneId: string;
 
 beforeEach(async () => {
-  cf = await startCloudflareEmulator({
-    seed: {
-      accounts: [{ id: ACCOUNT, name: 'a' }],
-      zones: [{ name: 'example.com', accountId: ACCOUNT }],
-      tunnels: [{ id: TUNNEL_ID, accountId: ACCOUNT, configSrc: 'local', connectors: 1 }],
-      tokens: [{ value: TOKEN, permissions: 'all' }],
-    },
-  });
-  zoneId = cf.data.zones[0]?.id as string;
-  const dir = tempDir();
-  ingressPath = join(dir, 'cloudflared.yml');
-  writeFileSync(ingressPath, `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n`);
-  env = {
-    TM_DATA_DIR: dir,
-    TM_INGRESS__CONFIG_PATH: ingressPath,
-    TM_CLOUDFLARE__API_TOKEN: TOKEN,
-    TM_CLOUDFLARE__BASE_URL: cf.url,
-    TM_CLOUDFLARE__ACCOUNT_ID: ACCOUNT,
-    TM_CLOUDFLARE__TUNNEL_ID: TUNNEL_ID,
-    TM_CLOUDFLARE__MAX_RETRIES: '0',
-    TM_CLOUDFLARED__CONTROLLER: 'none',
-    TM_DOCKER__ENABLED: 'false',
-    TM_RESTART__WAIT_FOR_RESTART: 'false',
+  ({ cf, env, zoneId, ingressPath } = await startCliWorld({
     TM_RECONCILE__DELETE_THRESHOLD_MIN: '1',
     TM_RECONCILE__DELETE_THRESHOLD_PERCENT: '0',
-  };
+  }));
 });
 
 afterEach(async () => {

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../src/index.js';
 import { cleanTempDirs, tempDir } from './support/io.js';
 import { cleanEnv, tunnel } from './support/spawn.js';
+import { managerEnv } from './support/world.js';
 
 /*
  * First runs, through the built `tunnel` executable: the state cloudflared starts from is the
@@ -52,17 +53,8 @@ async function world(mode: 'local' | 'remote') {
   const env = cleanEnv({
     // cloudflared's own variables, as on a VM that runs it: none of them is the manager's.
     ...CLOUDFLARED_ENV,
-    TM_DATA_DIR: dir,
+    ...managerEnv({ dir, ingressPath, apiUrl: cf.url, tunnelId: TUNNEL_ID, account: ACCOUNT, token: TOKEN }),
     TM_INGRESS__MODE: mode,
-    TM_INGRESS__CONFIG_PATH: ingressPath,
-    TM_CLOUDFLARE__API_TOKEN: TOKEN,
-    TM_CLOUDFLARE__BASE_URL: cf.url,
-    TM_CLOUDFLARE__ACCOUNT_ID: ACCOUNT,
-    TM_CLOUDFLARE__TUNNEL_ID: TUNNEL_ID,
-    TM_CLOUDFLARE__MAX_RETRIES: '0',
-    TM_CLOUDFLARED__CONTROLLER: 'none',
-    TM_DOCKER__ENABLED: 'false',
-    TM_RESTART__WAIT_FOR_RESTART: 'false',
   });
   return { cf, dir, env, ingressPath, bare };
 }

@@ -1,19 +1,15 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { matchIngressRule, parseConfigFile } from '@tunnel/core';
-import { type CloudflareEmulator, startCloudflareEmulator } from '@tunnel/testkit';
+import type { CloudflareEmulator } from '@tunnel/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FAMILY_EXIT_CODES } from '../src/index.js';
-import { cleanTempDirs, runInProcess, tempDir } from './support/io.js';
+import { cleanTempDirs, runInProcess } from './support/io.js';
+import { startCliWorld } from './support/world.js';
 
 /*
  * `tunnel cname add/rm/ls` with paths, origin flags and wildcards, in this process, against the
  * Cloudflare emulator, a real SQLite database and a real config.yml.
  */
-
-const TUNNEL_ID = 'c0ffee00-5a4d-4b0c-8e11-7a3d2f9e6b01';
-const ACCOUNT = '5a7b1c9d3e2f40618a9b7c6d5e4f3a21';
-const TOKEN = 'route-options-test-token';
 
 let cf: CloudflareEmulator;
 let env: Record<string, string>;
@@ -21,30 +17,7 @@ let ingressPath: string;
 let zoneId: string;
 
 beforeEach(async () => {
-  cf = await startCloudflareEmulator({
-    seed: {
-      accounts: [{ id: ACCOUNT, name: 'a' }],
-      zones: [{ name: 'example.com', accountId: ACCOUNT }],
-      tunnels: [{ id: TUNNEL_ID, accountId: ACCOUNT, configSrc: 'local', connectors: 1 }],
-      tokens: [{ value: TOKEN, permissions: 'all' }],
-    },
-  });
-  zoneId = cf.data.zones[0]?.id as string;
-  const dir = tempDir();
-  ingressPath = join(dir, 'cloudflared.yml');
-  writeFileSync(ingressPath, `tunnel: ${TUNNEL_ID}\ningress:\n  - service: http_status:404\n`);
-  env = {
-    TM_DATA_DIR: dir,
-    TM_INGRESS__CONFIG_PATH: ingressPath,
-    TM_CLOUDFLARE__API_TOKEN: TOKEN,
-    TM_CLOUDFLARE__BASE_URL: cf.url,
-    TM_CLOUDFLARE__ACCOUNT_ID: ACCOUNT,
-    TM_CLOUDFLARE__TUNNEL_ID: TUNNEL_ID,
-    TM_CLOUDFLARE__MAX_RETRIES: '0',
-    TM_CLOUDFLARED__CONTROLLER: 'none',
-    TM_DOCKER__ENABLED: 'false',
-    TM_RESTART__WAIT_FOR_RESTART: 'false',
-  };
+  ({ cf, env, zoneId, ingressPath } = await startCliWorld());
 });
 
 afterEach(async () => {
