@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   classifyRecord,
@@ -12,12 +11,12 @@ import {
   isTunnelError,
   LATEST_SCHEMA_VERSION,
   MAX_INSTANCE_ID_LENGTH,
-  MIGRATIONS,
   parseConfig,
   parseInstanceId,
   parseOwnerMark,
   SqliteStateStore,
 } from '../src/index.js';
+import { writeRelease1Database } from './release-1-database.js';
 
 const TUNNEL = '6ff42ae2-765d-4adf-8112-31c55c1551ef';
 const SELF = { id: 'vm-a', tunnelTarget: `${TUNNEL}.cfargotunnel.com` };
@@ -134,21 +133,7 @@ describe('database migration 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tm-migrate-'));
     dirs.push(dir);
     const path = join(dir, 'state.db');
-    // A database as release 1 left it (this code's statements need later columns to open one).
-    const raw = new Database(path);
-    raw.exec(MIGRATIONS.find((m) => m.version === 1)?.sql ?? '');
-    raw.exec(
-      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT; INSERT INTO schema_migrations VALUES (1, 'initial', 0);",
-    );
-    raw
-      .prepare(
-        `INSERT INTO cnames (id, hostname, zone_id, zone_name, owner, service_container, service_port, service_scheme,
-          target, target_reason, dns_record_id, state, created_at, updated_at)
-         VALUES ('r1', 'a.example.com', 'z1', 'example.com', 'shop', NULL, 3000, 'http', 'http://localhost:3000',
-          'host', 'rec-1', 'active', 1, 1)`,
-      )
-      .run();
-    raw.close();
+    writeRelease1Database(path, { hostname: 'a.example.com', zoneId: 'z1' });
     const store = SqliteStateStore.open({ path });
     expect(store.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
     expect(await store.routes.get('r1')).toMatchObject({

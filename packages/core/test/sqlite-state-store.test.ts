@@ -7,6 +7,7 @@ import { describeStateStoreConformance } from '@tunnel/testkit/conformance';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTunnelError, LATEST_SCHEMA_VERSION, MIGRATIONS, SqliteStateStore } from '../src/index.js';
+import { writeRelease1Database } from './release-1-database.js';
 
 const run = promisify(execFile);
 const dirs: string[] = [];
@@ -73,22 +74,8 @@ describe('SqliteStateStore (SQLite specifics)', () => {
 
   it('migration 3 keeps version-1 routes as path-less routes and makes (hostname, path) the live key', async () => {
     const path = tempDb();
-    // A database as release 1 left it (this code's statements need the new columns to open).
     mkdirSync(dirname(path), { recursive: true });
-    const raw = new Database(path);
-    raw.exec(MIGRATIONS.find((m) => m.version === 1)?.sql ?? '');
-    raw.exec(
-      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT; INSERT INTO schema_migrations VALUES (1, 'initial', 0);",
-    );
-    raw
-      .prepare(
-        `INSERT INTO cnames (id, hostname, zone_id, zone_name, owner, service_container, service_port, service_scheme,
-          target, target_reason, dns_record_id, state, created_at, updated_at)
-         VALUES ('r1', 'app.example.com', 'z', 'example.com', 'shop', NULL, 3000, 'http', 'http://localhost:3000',
-          'host', 'rec-1', 'active', 1, 1)`,
-      )
-      .run();
-    raw.close();
+    writeRelease1Database(path, { hostname: 'app.example.com', zoneId: 'z' });
     const store = SqliteStateStore.open({ path });
     expect(store.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
     const old = await store.routes.get('r1');
